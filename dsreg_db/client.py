@@ -1,0 +1,200 @@
+"""Typed calls of the public SQL API, with retries where they are safe.
+
+One :class:`Client` per process is enough: it owns a SQLAlchemy engine (PyMySQL,
+autocommit, pre-ping) and every method is one ``CALL`` on a pooled
+connection. Each procedure runs its own transaction on the server.
+
+Retry rules (tenacity, exponential backoff with jitter, bounded by
+``retry_seconds``):
+
+* errors after which the server has certainly rolled the call back -- a
+  deadlock or Galera certification conflict (1213), a lock wait timeout
+  (1205), a routine briefly missing during an online upgrade (1305), a node
+  not ready (1047), no connection at all (2003) -- are retried for every call;
+* a connection lost in the middle of a call (2006, 2013, ...) leaves the
+  outcome unknown, so only idempotent calls are retried then. Opening a
+  session, closing one and releasing a lock are not: their callers decide.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy.exc
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, Connection
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+from dsreg_db.errors import Unavailable, translate
+from dsreg_db.urls import from_env, normalize
+
+log = logging.getLogger(__name__)
+
+#: the server rolled the call back: retrying cannot apply it twice
+ROLLED_BACK = frozenset({1205, 1213, 1305, 1047, 1053, 1927, 2003})
+#: the connection broke mid-call: the outcome is unknown
+LOST = frozenset({2006, 2013, 2014, 2055, 4031})
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Node:
+    path: str
+    value: str
+    ephemeral: bool
+    session_id: int | None
+    version: int
+    create_rev: int
+    mod_rev: int
+
+
+@dataclass(frozen=True)
+class Event:
+    rev: int
+    kind: str  # ADD, UPDATE or DELETE
+    path: str
+    value: str
+    session_id: int | None
+
+
+def _errno(exc: BaseException) -> int | None:
+    orig = getattr(exc, "orig", None)
+    args = getattr(orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def is_transient(exc: BaseException, idempotent: bool) -> bool:
+    if not isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return False
+    errno = _errno(exc)
+    if errno in ROLLED_BACK:
+        return True
+    return idempotent and (errno in LOST or exc.connection_invalidated)
+
+
+class Client:
+    """Low-level access to the dsreg procedures of one database."""
+
+    def __init__(
+        self,
+        url: str | URL | None = None,
+        *,
+        retry_seconds: float = 10.0,
+        pool_size: int = 8,
+        connect_timeout: int = 5,
+        read_timeout: int = 30,
+    ) -> None:
+        self.url = from_env(url) if url is None or isinstance(url, str) else normalize(url)
+        self.retry_seconds = retry_seconds
+        self.engine = create_engine(
+            self.url,
+            isolation_level="AUTOCOMMIT",
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=pool_size * 4,
+            pool_recycle=3600,
+            connect_args={"connect_timeout": connect_timeout, "read_timeout": read_timeout,
+                          "write_timeout": read_timeout},
+        )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- plumbing ------------------------------------------------------
+    def run(self, work: Callable[[Connection], T], *, idempotent: bool = True) -> T:
+        """Run ``work`` on a pooled connection, retrying transient failures."""
+        retrying = Retrying(
+            stop=stop_after_delay(self.retry_seconds),
+            wait=wait_exponential_jitter(initial=0.05, max=1.0),
+            retry=retry_if_exception(lambda exc: is_transient(exc, idempotent)),
+            before_sleep=lambda state: log.debug("retrying after %s", state.outcome and state.outcome.exception()),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt, self.engine.connect() as conn:
+                    return work(conn)
+        except sqlalchemy.exc.DBAPIError as exc:
+            translated = translate(exc)
+            if translated is not exc:
+                raise translated from None
+            if is_transient(exc, True):
+                raise Unavailable(f"database unavailable: {exc.orig}") from exc
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def call(
+        self, procedure: str, args: Sequence[Any] = (), *, out: int = 0, idempotent: bool = True
+    ) -> tuple[list[tuple[Any, ...]], tuple[Any, ...]]:
+        """``CALL procedure(args..., @out0, ...)``: its result set and OUT values."""
+        holders = ["%s"] * len(args) + [f"@dsreg_out{i}" for i in range(out)]
+        sql = f"CALL {procedure}({', '.join(holders)})"
+
+        def work(conn: Connection) -> tuple[list[tuple[Any, ...]], tuple[Any, ...]]:
+            result = conn.exec_driver_sql(sql, tuple(args))
+            rows = [tuple(r) for r in result.fetchall()] if result.returns_rows else []
+            result.close()
+            outs: tuple[Any, ...] = ()
+            if out:
+                selected = ", ".join(f"@dsreg_out{i}" for i in range(out))
+                outs = tuple(conn.exec_driver_sql(f"SELECT {selected}").one())
+            return rows, outs
+
+        return self.run(work, idempotent=idempotent)
+
+    # -- sessions ------------------------------------------------------
+    def session_open(self, owner: str, ttl_ms: int) -> tuple[int, str]:
+        _, (session_id, token) = self.call("dsreg_session_open", (owner, ttl_ms), out=2, idempotent=False)
+        return int(session_id), str(token)
+
+    def session_keepalive(self, session_id: int, token: str) -> None:
+        self.call("dsreg_session_keepalive", (session_id, token))
+
+    def session_close(self, session_id: int, token: str) -> None:
+        self.call("dsreg_session_close", (session_id, token), idempotent=False)
+
+    def heartbeat(self, session_id: int, token: str, path: str, value: str) -> None:
+        self.call("dsreg_heartbeat", (session_id, token, path, value))
+
+    # -- nodes ---------------------------------------------------------
+    def put(self, session_id: int | None, token: str | None, path: str, value: str) -> None:
+        self.call("dsreg_put", (session_id, token, path, value))
+
+    def get(self, path: str) -> Node | None:
+        rows, _ = self.call("dsreg_get", (path,))
+        if not rows:
+            return None
+        p, value, ephemeral, session_id, version, create_rev, mod_rev = rows[0]
+        return Node(p, value, bool(ephemeral), session_id, version, create_rev, mod_rev)
+
+    def children(self, path: str) -> list[str]:
+        rows, _ = self.call("dsreg_children", (path,))
+        return [r[0] for r in rows]
+
+    def delete(self, session_id: int | None, token: str | None, path: str) -> None:
+        self.call("dsreg_delete", (session_id, token, path))
+
+    # -- locks ---------------------------------------------------------
+    def lock_acquire(self, session_id: int, token: str, name: str) -> int | None:
+        _, (fence,) = self.call("dsreg_lock_acquire", (session_id, token, name), out=1)
+        return None if fence is None else int(fence)
+
+    def lock_release(self, session_id: int, token: str, name: str) -> None:
+        self.call("dsreg_lock_release", (session_id, token, name), idempotent=False)
+
+    # -- change log and maintenance --------------------------------------
+    def watch(self, prefix: str, after_rev: int, max_events: int = 1000) -> list[Event]:
+        rows, _ = self.call("dsreg_watch", (prefix, after_rev, max_events))
+        return [Event(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+    def reap(self) -> int:
+        _, (reaped,) = self.call("dsreg_reap", (), out=1)
+        return int(reaped)
+
+    def compact(self) -> int:
+        _, (removed,) = self.call("dsreg_compact", (), out=1)
+        return int(removed)

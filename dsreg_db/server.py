@@ -1,0 +1,201 @@
+"""A throwaway MariaDB/MySQL server from the local binaries.
+
+Powers both ``dsreg demo`` and the test suite: a private datadir in a temp
+directory, a free loopback port, ``--event-scheduler=ON``. Nothing is
+installed; if no server binary exists the caller gets :class:`ServerNotFound`
+with a one-line hint. The server can be stopped, killed with SIGKILL and
+restarted on the same datadir and port, which is what the fault tests need.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import pymysql
+
+log = logging.getLogger(__name__)
+
+_SEARCH = ("/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/mysql/bin")
+
+
+class ServerNotFound(RuntimeError):
+    """No mariadbd/mysqld binary on this machine."""
+
+
+class ServerFailed(RuntimeError):
+    """The server did not start; the message ends with its error log."""
+
+
+def _which(*names: str) -> str | None:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+        for folder in _SEARCH:
+            candidate = Path(folder) / name
+            if candidate.exists():
+                return str(candidate)
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalServer:
+    """A private mysqld/mariadbd on 127.0.0.1 with its own datadir."""
+
+    def __init__(
+        self,
+        basedir: Path | None = None,
+        *,
+        port: int | None = None,
+        event_scheduler: bool = True,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self._own_basedir = basedir is None
+        self.basedir = Path(tempfile.mkdtemp(prefix="dsreg-")) if basedir is None else basedir
+        self.datadir = self.basedir / "data"
+        self.socket = str(self.basedir / "mysqld.sock")
+        self.port = port or free_port()
+        self.event_scheduler = event_scheduler
+        self.extra_args = extra_args
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._daemon = _which("mariadbd", "mysqld")
+        if self._daemon is None:
+            raise ServerNotFound(
+                "no mariadbd or mysqld binary found; install one "
+                "(Debian/Ubuntu: apt-get install mariadb-server) or set DSREG_URL"
+            )
+        self._mariadb = "mariadb" in subprocess.run(
+            [self._daemon, "--version"], capture_output=True, text=True, check=False
+        ).stdout.lower()
+
+    # -- lifecycle -----------------------------------------------------
+    def _initialize(self) -> None:
+        self.datadir.mkdir(parents=True)
+        assert self._daemon is not None
+        if self._mariadb:
+            installer = _which("mariadb-install-db", "mysql_install_db")
+            if installer is None:
+                raise ServerNotFound("mariadb-install-db not found next to mariadbd")
+            cmd = [
+                installer, "--no-defaults", f"--datadir={self.datadir}", "--user=root",
+                "--auth-root-authentication-method=normal", "--skip-test-db",
+            ]
+        else:  # MySQL 8
+            cmd = [self._daemon, "--no-defaults", "--initialize-insecure",
+                   f"--datadir={self.datadir}", "--user=root"]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ServerFailed(f"{' '.join(cmd)} failed: {result.stderr.strip()[-2000:]}")
+
+    def start(self, timeout: float = 60.0) -> None:
+        if not self.datadir.exists():
+            self._initialize()
+        assert self._daemon is not None
+        args = [
+            self._daemon, "--no-defaults", f"--datadir={self.datadir}",
+            f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1",
+            "--user=root", f"--pid-file={self.basedir / 'mysqld.pid'}",
+            f"--log-error={self.basedir / 'error.log'}",
+            f"--event-scheduler={'ON' if self.event_scheduler else 'OFF'}",
+            "--innodb-buffer-pool-size=256M", "--max-connections=1000",
+            "--skip-name-resolve", *self.extra_args,
+        ]
+        if not self._mariadb:
+            args.append("--mysqlx=OFF")
+        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise ServerFailed(f"server exited with {self._proc.returncode}: {self.error_log_tail()}")
+            try:
+                conn = pymysql.connect(unix_socket=self.socket, user="root", connect_timeout=2)
+                break
+            except pymysql.err.OperationalError:
+                if time.monotonic() > deadline:
+                    self.kill()
+                    raise ServerFailed(f"server not ready after {timeout:.0f} s: {self.error_log_tail()}") from None
+                time.sleep(0.05)
+        with conn:
+            with conn.cursor() as cur:
+                # root over TCP: skip-name-resolve means 127.0.0.1 is not 'localhost'
+                cur.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'")
+                cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+        log.info("local server up on 127.0.0.1:%d (datadir %s)", self.port, self.datadir)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Clean shutdown (SIGTERM), waiting for the process to exit."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL the server: a crash, as far as InnoDB can tell."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._own_basedir:
+            shutil.rmtree(self.basedir, ignore_errors=True)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def error_log_tail(self, lines: int = 20) -> str:
+        path = self.basedir / "error.log"
+        if not path.exists():
+            return "(no error log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    # -- addressing ----------------------------------------------------
+    def url(self, database: str = "") -> str:
+        return f"mysql+pymysql://root@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        with pymysql.connect(host="127.0.0.1", port=self.port, user="root") as conn:
+            with conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+        return self.url(name)
+
+    def __enter__(self) -> LocalServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.cleanup()
+
+
+def is_mariadb_available() -> bool:
+    return _which("mariadbd", "mysqld") is not None
+
+
+def running_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0

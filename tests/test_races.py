@@ -1,0 +1,175 @@
+"""Heartbeat against reap, both orders, made deterministic with held row locks.
+
+A third connection holds the 'revision' counter row lock, which both a
+value-changing heartbeat and a reaping reaper need after they have locked the
+session row. So whichever of the two locks the session row first is frozen
+there while the other one runs, and we can assert what it saw.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pymysql
+import pytest
+
+from tests.conftest import ServerInfo
+from tests.sqlcall import call, disable_reaper_event, expire, open_session, query, sqlstate, wait_for_lock_wait
+
+
+class Background:
+    """Run one call on its own connection in a thread; keep its result or error."""
+
+    def __init__(self, conn: pymysql.Connection, fn: Callable[[pymysql.Connection], Any]) -> None:
+        self.conn = conn
+        self.thread_id = conn.thread_id()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,))
+        self._thread.start()
+
+    def _run(self, fn: Callable[[pymysql.Connection], Any]) -> None:
+        try:
+            self.result = fn(self.conn)
+        except BaseException as exc:
+            self.error = exc
+
+    def join(self) -> None:
+        self._thread.join(30)
+        assert not self._thread.is_alive()
+
+
+@pytest.fixture
+def three(server: ServerInfo, dbname: str) -> Any:
+    conns = [server.connect(dbname) for _ in range(3)]
+    yield conns
+    for c in conns:
+        c.close()
+
+
+def _hold_revision_lock(conn: pymysql.Connection) -> None:
+    query(conn, "START TRANSACTION")
+    query(conn, "SELECT value FROM dsreg_counter WHERE name = 'revision' FOR UPDATE")
+
+
+def test_heartbeat_first_extends_and_reaper_skips(three: list[pymysql.Connection]) -> None:
+    holder, beat_conn, reap_conn = three
+    disable_reaper_event(holder)
+    sid, token = open_session(holder, ttl_ms=3000)
+    call(holder, "dsreg_heartbeat", sid, token, "/nodes/worker/w1", "load=1")
+    expire(holder, sid)  # the lease is over, but no reaper ran: the session is still alive
+
+    _hold_revision_lock(holder)
+    beat = Background(beat_conn, lambda c: call(c, "dsreg_heartbeat", sid, token, "/nodes/worker/w1", "load=2"))
+    wait_for_lock_wait(reap_conn, beat.thread_id)  # heartbeat holds the session row, waits for the counter
+    _, (reaped,) = call(reap_conn, "dsreg_reap", out=1)  # SKIP LOCKED: the session being beaten is skipped
+    assert reaped == 0
+    query(holder, "COMMIT")
+    beat.join()
+    assert beat.error is None
+
+    assert query(holder, "SELECT expires_at > UTC_TIMESTAMP(6) FROM dsreg_session WHERE id = %s", sid) == [(1,)]
+    _, (reaped,) = call(reap_conn, "dsreg_reap", out=1)
+    assert reaped == 0
+    rows, _ = call(holder, "dsreg_get", "/nodes/worker/w1")
+    assert rows[0][1] == "load=2" and rows[0][3] == sid
+
+
+def test_reaper_first_reaps_and_heartbeat_fails_45001(three: list[pymysql.Connection]) -> None:
+    holder, beat_conn, reap_conn = three
+    disable_reaper_event(holder)
+    sid, token = open_session(holder, ttl_ms=3000)
+    call(holder, "dsreg_heartbeat", sid, token, "/nodes/worker/w1", "load=1")
+    expire(holder, sid)
+
+    _hold_revision_lock(holder)
+    reap = Background(reap_conn, lambda c: call(c, "dsreg_reap", out=1))
+    wait_for_lock_wait(holder, reap.thread_id)  # reaper holds the session row, waits for the counter
+    beat = Background(beat_conn, lambda c: call(c, "dsreg_heartbeat", sid, token, "/nodes/worker/w1", "load=2"))
+    wait_for_lock_wait(holder, beat.thread_id)  # heartbeat waits for the session row
+    query(holder, "COMMIT")
+    reap.join()
+    beat.join()
+
+    assert reap.error is None and reap.result[1] == (1,)
+    assert beat.error is not None and sqlstate(beat.error) == "45001", beat.error
+    # dead is dead: no session, no node, one DELETE event with the last value
+    assert query(holder, "SELECT COUNT(*) FROM dsreg_session") == [(0,)]
+    assert query(holder, "SELECT COUNT(*) FROM dsreg_node") == [(0,)]
+    assert query(holder, "SELECT kind, value FROM dsreg_event ORDER BY rev DESC LIMIT 1") == [("DELETE", b"load=1")]
+    # never a silent no-op afterwards either
+    with pytest.raises(pymysql.err.MySQLError) as err:
+        call(beat_conn, "dsreg_session_keepalive", sid, token)
+    assert sqlstate(err.value) == "45001"
+
+
+def test_unchanged_heartbeat_against_reaper_both_orders(three: list[pymysql.Connection]) -> None:
+    """The fast path (value unchanged, no counter lock) holds the session row lock too."""
+    holder, beat_conn, reap_conn = three
+    disable_reaper_event(holder)
+    sid, token = open_session(holder, ttl_ms=3000)
+    call(holder, "dsreg_heartbeat", sid, token, "/n/w", "same")
+    expire(holder, sid)
+    # the heartbeat's session lock is taken first: hold it by hand in a transaction, as the heartbeat would
+    query(beat_conn, "START TRANSACTION")
+    query(beat_conn, "SELECT id FROM dsreg_session WHERE id = %s FOR UPDATE", sid)
+    _, (reaped,) = call(reap_conn, "dsreg_reap", out=1)
+    assert reaped == 0  # skipped, not waited for
+    query(beat_conn, "ROLLBACK")
+    call(beat_conn, "dsreg_heartbeat", sid, token, "/n/w", "same")
+    _, (reaped,) = call(reap_conn, "dsreg_reap", out=1)
+    assert reaped == 0
+    assert query(holder, "SELECT COUNT(*) FROM dsreg_node WHERE session_id = %s", sid) == [(1,)]
+
+
+def test_many_heartbeats_and_reapers_never_deadlock(server: ServerInfo, dbname: str) -> None:
+    """8 heartbeating sessions (half of them let their leases lapse) and 4 reapers, 1.5 s of contention."""
+    import time
+
+    setup = server.connect(dbname)
+    sessions = [open_session(setup, f"s{i}", 1000) for i in range(8)]
+    stop = time.monotonic() + 1.5
+    errors: list[BaseException] = []
+    counts = {"beats": 0, "reaps": 0}
+
+    def beater(i: int) -> None:
+        sid, token = sessions[i]
+        with server.connect(dbname) as c:
+            n = 0
+            while time.monotonic() < stop:
+                try:
+                    call(c, "dsreg_heartbeat", sid, token, f"/nodes/w{i}", f"v{n % 3}")
+                    counts["beats"] += 1
+                except pymysql.err.MySQLError as exc:
+                    if sqlstate(exc) != "45001" or i % 2 == 0:
+                        errors.append(exc)
+                    return
+                n += 1
+                if i % 2:
+                    time.sleep(1.2)  # odd sessions stall past their ttl and must be reaped
+
+    def reaper() -> None:
+        with server.connect(dbname) as c:
+            while time.monotonic() < stop:
+                try:
+                    call(c, "dsreg_reap", out=1)
+                    counts["reaps"] += 1
+                except pymysql.err.MySQLError as exc:
+                    errors.append(exc)
+                    return
+
+    threads = [threading.Thread(target=beater, args=(i,)) for i in range(8)]
+    threads += [threading.Thread(target=reaper) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert counts["beats"] > 50 and counts["reaps"] > 20, counts
+    # every live session still has its node; no node without a live session
+    orphans = query(setup, "SELECT COUNT(*) FROM dsreg_node n LEFT JOIN dsreg_session s ON s.id = n.session_id "
+                           "WHERE s.id IS NULL")
+    assert orphans == [(0,)]
+    setup.close()
