@@ -1,0 +1,182 @@
+"""``dsreg``: the command line. Every command takes ``--url`` (or ``$DSREG_URL``).
+
+Errors print one line on stderr and exit 1 (server-side) or 2 (bad usage);
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import sqlalchemy.exc
+
+from dsreg_db import admin, doctor, migrate
+from dsreg_db import demo as demo_module
+from dsreg_db.client import Client
+from dsreg_db.errors import DsregError
+from dsreg_db.metrics import exposition
+from dsreg_db.server import ServerFailed, ServerNotFound
+from dsreg_db.tree import render
+from dsreg_db.urls import NoUrl, from_env
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+url_option = click.option("--url", envvar="DSREG_URL", help="Database URL, e.g. mysql://user:pw@host/db ($DSREG_URL).")
+
+
+class _Cli(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (DsregError, NoUrl, ServerNotFound, ServerFailed) as exc:
+            raise click.ClickException(str(exc)) from None
+        except sqlalchemy.exc.DBAPIError as exc:
+            raise click.ClickException(f"database error: {exc.orig}") from None
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            raise click.ClickException(f"database error: {exc}") from None
+
+
+@click.group(cls=_Cli)
+@click.option("-v", "--verbose", is_flag=True, help="Log what the library does.")
+def main(verbose: bool) -> None:
+    """dsreg-db: a coordination registry inside MySQL/MariaDB."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _client(url: str | None) -> Client:
+    return Client(from_env(url), retry_seconds=5.0)
+
+
+# -- schema --------------------------------------------------------------
+@main.command()
+@url_option
+@click.argument("revision", default="head")
+def upgrade(url: str | None, revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    target = from_env(url)
+    migrate.upgrade(target, revision)
+    click.echo(f"at revision {migrate.current(target)}")
+
+
+@main.command()
+@url_option
+@click.argument("revision")
+def downgrade(url: str | None, revision: str) -> None:
+    """Revert migrations down to REVISION ('base' removes every dsreg object)."""
+    target = from_env(url)
+    migrate.downgrade(target, revision)
+    click.echo(f"at revision {migrate.current(target) or 'base'}")
+
+
+@main.command()
+@url_option
+def current(url: str | None) -> None:
+    """Print the database's revision and the head revision."""
+    click.echo(f"current: {migrate.current(from_env(url)) or 'base'}  head: {migrate.head()}")
+
+
+# -- nodes ---------------------------------------------------------------
+@main.command("ls")
+@url_option
+@click.argument("path", default="/")
+def ls_command(url: str | None, path: str) -> None:
+    """List the children of PATH."""
+    for name in _client(url).children(path):
+        click.echo(name)
+
+
+@main.command()
+@url_option
+@click.argument("path")
+@click.option("--json", "as_json", is_flag=True, help="Print the node with its metadata as JSON.")
+def get(url: str | None, path: str, as_json: bool) -> None:
+    """Print the value of the node at PATH."""
+    node = _client(url).get(path)
+    if node is None:
+        raise click.ClickException(f"no node at {path}")
+    click.echo(json.dumps(node.__dict__) if as_json else node.value)
+
+
+@main.command()
+@url_option
+@click.argument("path")
+@click.argument("value")
+def put(url: str | None, path: str, value: str) -> None:
+    """Create or update the persistent node PATH."""
+    _client(url).put(None, None, path, value)
+
+
+@main.command()
+@url_option
+@click.argument("path")
+def rm(url: str | None, path: str) -> None:
+    """Delete the persistent node PATH."""
+    _client(url).delete(None, None, path)
+
+
+# -- operations ----------------------------------------------------------
+@main.command()
+@url_option
+def reap(url: str | None) -> None:
+    """Expire sessions whose lease ran out now (the reaper event does this every second)."""
+    click.echo(f"reaped {_client(url).reap()} session(s)")
+
+
+@main.command()
+@url_option
+@click.option("--json", "as_json", is_flag=True)
+def status(url: str | None, as_json: bool) -> None:
+    """Sessions, the node tree and reaper health."""
+    state = admin.status(_client(url).engine)
+    if as_json:
+        click.echo(json.dumps(state.as_dict(), indent=2, default=str))
+        return
+    r = state.reaper
+    health = "ok" if r.seconds_since_run * 1000 < r.stall_after_ms else "NOT RUNNING (is event_scheduler ON?)"
+    click.echo(f"reaper: last run {r.seconds_since_run:.1f} s ago ({health}); runs {r.runs}, "
+               f"expired {r.expired}, stalls {r.stalls}")
+    click.echo(f"revision {state.revision} (compacted up to {state.compacted}); locks held {state.locks}")
+    click.echo(f"sessions ({len(state.sessions)}):")
+    for s in state.sessions:
+        lease = f"{s.remaining_ms / 1000:.1f} s left" if s.remaining_ms >= 0 else "lease over, awaiting reap"
+        click.echo(f"  {s.id:>8}  {s.owner:<30} ttl {s.ttl_ms / 1000:.1f} s  {lease}")
+    click.echo(f"nodes ({len(state.nodes)}):")
+    entries = [(n.path, n.value + (f"  [session {n.session_id}]" if n.session_id else "")) for n in state.nodes]
+    for line in render(entries):
+        click.echo("  " + line)
+
+
+@main.command()
+@url_option
+def metrics(url: str | None) -> None:
+    """Print Prometheus text exposition of the registry's health."""
+    click.echo(exposition(_client(url).engine), nl=False)
+
+
+@main.command("doctor")
+@url_option
+@click.option("--json", "as_json", is_flag=True)
+def doctor_command(url: str | None, as_json: bool) -> None:
+    """Check the server settings dsreg depends on."""
+    checks = doctor.run(_client(url).engine)
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        for c in checks:
+            click.echo(f"[{c.level:>4}] {c.name}: {c.detail}")
+    if any(c.level == "FAIL" for c in checks):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--url", envvar="DSREG_URL", help="Run against this database instead of a throwaway server.")
+@click.option("--ttl", default=3.0, show_default=True, help="Session lease of the simulated nodes, seconds.")
+def demo(url: str | None, ttl: float) -> None:
+    """Simulate a DolphinScheduler cluster, kill a worker, time its removal."""
+    result = demo_module.run(url, click.echo, ttl)
+    click.echo(f"detection time: {result.detection_seconds:.2f} s")
