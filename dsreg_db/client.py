@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import sqlalchemy.exc
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, Connection
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from dsreg_db.errors import Unavailable, translate
 from dsreg_db.urls import from_env, normalize
@@ -109,7 +109,7 @@ class Client:
         """Run ``work`` on a pooled connection, retrying transient failures."""
         retrying = Retrying(
             stop=stop_after_delay(self.retry_seconds),
-            wait=wait_exponential_jitter(initial=0.05, max=1.0),
+            wait=wait_random_exponential(multiplier=0.05, max=1.0),
             retry=retry_if_exception(lambda exc: is_transient(exc, idempotent)),
             before_sleep=lambda state: log.debug("retrying after %s", state.outcome and state.outcome.exception()),
             reraise=True,

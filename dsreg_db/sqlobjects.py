@@ -84,14 +84,18 @@ def revisions() -> list[str]:
     return sorted(p.name for p in FROZEN_DIR.iterdir() if p.is_dir())
 
 
-def previous_definition(obj: SqlObject, revision: str) -> SqlObject | None:
-    """The definition of ``obj`` frozen by the newest revision before ``revision``."""
-    older = [r for r in revisions() if r < revision]
-    for rev in reversed(older):
+def latest_frozen(obj: SqlObject, among: list[str]) -> SqlObject | None:
+    """The definition of ``obj`` frozen by the newest of the revisions ``among``."""
+    for rev in reversed(among):
         path = FROZEN_DIR / rev / obj.kind / f"{obj.name}.sql"
         if path.exists():
             return SqlObject(obj.kind, obj.name, path.read_text())
     return None
+
+
+def previous_definition(obj: SqlObject, revision: str) -> SqlObject | None:
+    """The definition of ``obj`` frozen by the newest revision before ``revision``."""
+    return latest_frozen(obj, [r for r in revisions() if r < revision])
 
 
 Execute = Callable[[str], None]
