@@ -14,6 +14,17 @@ from dsreg_db.registry import Registry
 from dsreg_db.session import Session, SessionState
 
 __all__ = [
-    "Client", "Compacted", "Conflict", "DsregError", "Event", "InvalidArgument", "Node", "NotOwner",
-    "Registry", "Session", "SessionExpired", "SessionState", "Unavailable",
+    "Client",
+    "Compacted",
+    "Conflict",
+    "DsregError",
+    "Event",
+    "InvalidArgument",
+    "Node",
+    "NotOwner",
+    "Registry",
+    "Session",
+    "SessionExpired",
+    "SessionState",
+    "Unavailable",
 ]

@@ -57,20 +57,27 @@ def status(engine: Engine) -> Status:
     with engine.connect() as conn:
         sessions = [
             SessionRow(int(r[0]), r[1], int(r[2]), float(r[3]) / 1000)
-            for r in conn.execute(text(
-                "SELECT id, owner, ttl_ms, TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) "
-                "FROM dsreg_session ORDER BY id"))
+            for r in conn.execute(
+                text(
+                    "SELECT id, owner, ttl_ms, TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) "
+                    "FROM dsreg_session ORDER BY id"
+                )
+            )
         ]
         nodes = [
             NodeRow(r[0].decode(), r[1].decode("utf-8", "replace"), r[2], int(r[3]), int(r[4]))
-            for r in conn.execute(text(
-                "SELECT path, value, session_id, version, mod_rev FROM dsreg_node ORDER BY path"))
+            for r in conn.execute(
+                text("SELECT path, value, session_id, version, mod_rev FROM dsreg_node ORDER BY path")
+            )
         ]
-        r = conn.execute(text(
-            "SELECT TIMESTAMPDIFF(MICROSECOND, last_run_at, UTC_TIMESTAMP(6)), runs, expired, stalls, last_stall_ms, "
-            "(SELECT value FROM dsreg_setting WHERE name = 'stall_after_ms') FROM dsreg_reaper WHERE id = 1")).one()
+        r = conn.execute(
+            text(
+                "SELECT TIMESTAMPDIFF(MICROSECOND, last_run_at, UTC_TIMESTAMP(6)), "
+                "runs, expired, stalls, last_stall_ms, (SELECT value FROM dsreg_setting WHERE name = 'stall_after_ms') FROM dsreg_reaper WHERE id = 1"
+            )
+        ).one()
         reaper = ReaperRow(float(r[0]) / 1e6, int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))
-        counters = dict(conn.execute(text("SELECT name, value FROM dsreg_counter")).tuples().all())
+        counters = {str(r[0]): int(r[1]) for r in conn.execute(text("SELECT name, value FROM dsreg_counter"))}
         (locks,) = conn.execute(text("SELECT COUNT(*) FROM dsreg_lock")).one()
     return Status(sessions, nodes, reaper, int(counters["revision"]), int(counters["compacted"]), int(locks))
 
@@ -78,6 +85,5 @@ def status(engine: Engine) -> Status:
 def server_variables(engine: Engine, names: list[str]) -> dict[str, str | None]:
     """Global variables by name; None for one this server does not have."""
     with engine.connect() as conn:
-        rows = conn.execute(text("SHOW GLOBAL VARIABLES")).tuples().all()
-    found = {str(k).lower(): str(v) for k, v in rows}
+        found = {str(r[0]).lower(): str(r[1]) for r in conn.execute(text("SHOW GLOBAL VARIABLES"))}
     return {name: found.get(name.lower()) for name in names}

@@ -45,11 +45,13 @@ class _Cli(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log what the library does.")
 def main(verbose: bool) -> None:
     """dsreg-db: a coordination registry inside MySQL/MariaDB."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def _client(url: str | None) -> Client:
-    return Client(from_env(url), retry_seconds=5.0)
+    return Client(from_env(url), retry_seconds=2.0)
 
 
 # -- schema --------------------------------------------------------------
@@ -138,8 +140,10 @@ def status(url: str | None, as_json: bool) -> None:
         return
     r = state.reaper
     health = "ok" if r.seconds_since_run * 1000 < r.stall_after_ms else "NOT RUNNING (is event_scheduler ON?)"
-    click.echo(f"reaper: last run {r.seconds_since_run:.1f} s ago ({health}); runs {r.runs}, "
-               f"expired {r.expired}, stalls {r.stalls}")
+    click.echo(
+        f"reaper: last run {r.seconds_since_run:.1f} s ago ({health}); runs {r.runs}, "
+        f"expired {r.expired}, stalls {r.stalls}"
+    )
     click.echo(f"revision {state.revision} (compacted up to {state.compacted}); locks held {state.locks}")
     click.echo(f"sessions ({len(state.sessions)}):")
     for s in state.sessions:
@@ -180,3 +184,7 @@ def demo(url: str | None, ttl: float) -> None:
     """Simulate a DolphinScheduler cluster, kill a worker, time its removal."""
     result = demo_module.run(url, click.echo, ttl)
     click.echo(f"detection time: {result.detection_seconds:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -97,8 +97,11 @@ class Client:
             pool_size=pool_size,
             max_overflow=pool_size * 4,
             pool_recycle=3600,
-            connect_args={"connect_timeout": connect_timeout, "read_timeout": read_timeout,
-                          "write_timeout": read_timeout},
+            connect_args={
+                "connect_timeout": connect_timeout,
+                "read_timeout": read_timeout,
+                "write_timeout": read_timeout,
+            },
         )
 
     def dispose(self) -> None:

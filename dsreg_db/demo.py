@@ -62,7 +62,7 @@ def _throwaway_server(out: Callable[[str], None]) -> Iterator[str]:
 
 
 def run(url: str | None, out: Callable[[str], None], ttl: float = 3.0) -> DemoResult:
-    with (nullcontext(url) if url else _throwaway_server(out)) as target:
+    with nullcontext(url) if url else _throwaway_server(out) as target:
         assert target is not None
         migrate.upgrade(target)
         out(f"schema at revision {migrate.current(target)}")
@@ -98,8 +98,10 @@ def run(url: str | None, out: Callable[[str], None], ttl: float = 3.0) -> DemoRe
             detected = time.monotonic() - killed_at
             after = _nodes(client)
             kept = sum(1 for name, node in after.items() if before[name].session_id == node.session_id)
-            out(f"registry dropped {victim} after {detected:.2f} s (lease {ttl:.1f} s + reaper every 1 s); "
-                f"{kept} of the other {len(before) - 1} nodes kept their sessions throughout")
+            out(
+                f"registry dropped {victim} after {detected:.2f} s (lease {ttl:.1f} s + reaper every 1 s); "
+                f"{kept} of the other {len(before) - 1} nodes kept their sessions throughout"
+            )
             _show(after, out)
             return DemoResult(victim, detected, ttl)
         finally:

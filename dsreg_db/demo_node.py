@@ -24,8 +24,11 @@ def main(argv: list[str]) -> int:
     path = f"/nodes/{role}/{address}"
     with Registry(url) as registry, registry.session(f"{role}@{address}", ttl=ttl) as session:
         while True:
-            load = {"cpu": round(random.uniform(0.05, 0.9), 2), "memory": round(random.uniform(0.2, 0.8), 2),
-                    "pid": os.getpid()}
+            load = {
+                "cpu": round(random.uniform(0.05, 0.9), 2),
+                "memory": round(random.uniform(0.2, 0.8), 2),
+                "pid": os.getpid(),
+            }
             session.register(path, json.dumps(load, sort_keys=True))
             if stop.wait(1.0):
                 return 0

@@ -24,8 +24,11 @@ class RegistryCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         s = admin.status(self.engine)
         yield GaugeMetricFamily("dsreg_sessions_live", "Sessions not reaped yet.", value=len(s.sessions))
-        yield GaugeMetricFamily("dsreg_sessions_overdue", "Sessions whose lease is over but not reaped yet.",
-                                value=sum(1 for x in s.sessions if x.remaining_ms < 0))
+        yield GaugeMetricFamily(
+            "dsreg_sessions_overdue",
+            "Sessions whose lease is over but not reaped yet.",
+            value=sum(1 for x in s.sessions if x.remaining_ms < 0),
+        )
         nodes = GaugeMetricFamily("dsreg_nodes", "Nodes in the registry.", labels=["kind"])
         nodes.add_metric(["ephemeral"], sum(1 for n in s.nodes if n.session_id is not None))
         nodes.add_metric(["persistent"], sum(1 for n in s.nodes if n.session_id is None))
@@ -33,13 +36,16 @@ class RegistryCollector(Collector):
         yield GaugeMetricFamily("dsreg_locks_held", "Locks held.", value=s.locks)
         yield CounterMetricFamily("dsreg_reaper_runs", "Reaper transactions run.", value=s.reaper.runs)
         yield CounterMetricFamily("dsreg_sessions_expired", "Sessions expired by the reaper.", value=s.reaper.expired)
-        yield CounterMetricFamily("dsreg_reaper_stalls", "Times the reaper found a gap and extended leases.",
-                                  value=s.reaper.stalls)
-        yield GaugeMetricFamily("dsreg_reaper_last_run_age_seconds", "Seconds since a reaper last ran.",
-                                value=s.reaper.seconds_since_run)
+        yield CounterMetricFamily(
+            "dsreg_reaper_stalls", "Times the reaper found a gap and extended leases.", value=s.reaper.stalls
+        )
+        yield GaugeMetricFamily(
+            "dsreg_reaper_last_run_age_seconds", "Seconds since a reaper last ran.", value=s.reaper.seconds_since_run
+        )
         yield GaugeMetricFamily("dsreg_revision", "Latest change-log revision.", value=s.revision)
-        yield GaugeMetricFamily("dsreg_compacted_revision", "Highest revision removed by compaction.",
-                                value=s.compacted)
+        yield GaugeMetricFamily(
+            "dsreg_compacted_revision", "Highest revision removed by compaction.", value=s.compacted
+        )
 
 
 def exposition(engine: Engine) -> str:

@@ -1,9 +1,9 @@
 """The entry point: ``Registry(url)`` -- sessions, nodes, maintenance.
 
-    with Registry("mysql://app@db/scheduler") as registry:
-        with registry.session("worker-1:1234", ttl=10) as session:
-            session.register("/nodes/worker/10.0.0.5:1234", '{"load": 0.3}')
-            print(registry.children("/nodes/worker"))
+with Registry("mysql://app@db/scheduler") as registry:
+    with registry.session("worker-1:1234", ttl=10) as session:
+        session.register("/nodes/worker/10.0.0.5:1234", '{"load": 0.3}')
+        print(registry.children("/nodes/worker"))
 """
 
 from __future__ import annotations

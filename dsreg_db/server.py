@@ -78,9 +78,10 @@ class LocalServer:
                 "no mariadbd or mysqld binary found; install one "
                 "(Debian/Ubuntu: apt-get install mariadb-server) or set DSREG_URL"
             )
-        self._mariadb = "mariadb" in subprocess.run(
-            [self._daemon, "--version"], capture_output=True, text=True, check=False
-        ).stdout.lower()
+        self._mariadb = (
+            "mariadb"
+            in subprocess.run([self._daemon, "--version"], capture_output=True, text=True, check=False).stdout.lower()
+        )
 
     # -- lifecycle -----------------------------------------------------
     def _initialize(self) -> None:
@@ -91,12 +92,15 @@ class LocalServer:
             if installer is None:
                 raise ServerNotFound("mariadb-install-db not found next to mariadbd")
             cmd = [
-                installer, "--no-defaults", f"--datadir={self.datadir}", "--user=root",
-                "--auth-root-authentication-method=normal", "--skip-test-db",
+                installer,
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
             ]
         else:  # MySQL 8
-            cmd = [self._daemon, "--no-defaults", "--initialize-insecure",
-                   f"--datadir={self.datadir}", "--user=root"]
+            cmd = [self._daemon, "--no-defaults", "--initialize-insecure", f"--datadir={self.datadir}", "--user=root"]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise ServerFailed(f"{' '.join(cmd)} failed: {result.stderr.strip()[-2000:]}")
@@ -106,13 +110,20 @@ class LocalServer:
             self._initialize()
         assert self._daemon is not None
         args = [
-            self._daemon, "--no-defaults", f"--datadir={self.datadir}",
-            f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1",
-            "--user=root", f"--pid-file={self.basedir / 'mysqld.pid'}",
+            self._daemon,
+            "--no-defaults",
+            f"--datadir={self.datadir}",
+            f"--socket={self.socket}",
+            f"--port={self.port}",
+            "--bind-address=127.0.0.1",
+            "--user=root",
+            f"--pid-file={self.basedir / 'mysqld.pid'}",
             f"--log-error={self.basedir / 'error.log'}",
             f"--event-scheduler={'ON' if self.event_scheduler else 'OFF'}",
-            "--innodb-buffer-pool-size=256M", "--max-connections=1000",
-            "--skip-name-resolve", *self.extra_args,
+            "--innodb-buffer-pool-size=256M",
+            "--max-connections=1000",
+            "--skip-name-resolve",
+            *self.extra_args,
         ]
         if not self._mariadb:
             args.append("--mysqlx=OFF")
@@ -129,11 +140,10 @@ class LocalServer:
                     self.kill()
                     raise ServerFailed(f"server not ready after {timeout:.0f} s: {self.error_log_tail()}") from None
                 time.sleep(0.05)
-        with conn:
-            with conn.cursor() as cur:
-                # root over TCP: skip-name-resolve means 127.0.0.1 is not 'localhost'
-                cur.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'")
-                cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+        with conn, conn.cursor() as cur:
+            # root over TCP: skip-name-resolve means 127.0.0.1 is not 'localhost'
+            cur.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'")
+            cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
         log.info("local server up on 127.0.0.1:%d (datadir %s)", self.port, self.datadir)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -178,9 +188,8 @@ class LocalServer:
         return f"mysql+pymysql://root@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
-        with pymysql.connect(host="127.0.0.1", port=self.port, user="root") as conn:
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+        with pymysql.connect(host="127.0.0.1", port=self.port, user="root") as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
         return self.url(name)
 
     def __enter__(self) -> LocalServer:

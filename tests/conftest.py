@@ -40,8 +40,14 @@ class ServerInfo:
     def connect(self, database: str | None = None, *, found_rows: bool = False, **kw: Any) -> pymysql.Connection:
         flags = pymysql.constants.CLIENT.FOUND_ROWS if found_rows else 0
         return pymysql.connect(
-            host=self.host, port=self.port, user=self.user, password=self.password,
-            database=database, autocommit=True, client_flag=flags, **kw,
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=database,
+            autocommit=True,
+            client_flag=flags,
+            **kw,
         )
 
 
@@ -66,9 +72,7 @@ def server() -> Iterator[ServerInfo]:
         with MySqlContainer("mysql:8.0", username="root", password="dsreg").with_command(
             "--event-scheduler=ON"
         ) as container:
-            yield ServerInfo(
-                container.get_container_host_ip(), int(container.get_exposed_port(3306)), "root", "dsreg"
-            )
+            yield ServerInfo(container.get_container_host_ip(), int(container.get_exposed_port(3306)), "root", "dsreg")
     else:
         with LocalServer() as local:
             yield ServerInfo("127.0.0.1", local.port, "root", "", local)

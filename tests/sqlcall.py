@@ -8,7 +8,9 @@ from typing import Any
 import pymysql
 
 
-def call(conn: pymysql.Connection, procedure: str, *args: Any, out: int = 0) -> tuple[list[tuple[Any, ...]], tuple[Any, ...]]:
+def call(
+    conn: pymysql.Connection, procedure: str, *args: Any, out: int = 0
+) -> tuple[list[tuple[Any, ...]], tuple[Any, ...]]:
     holders = ["%s"] * len(args) + [f"@o{i}" for i in range(out)]
     with conn.cursor() as cur:
         cur.execute(f"CALL {procedure}({', '.join(holders)})", args)
@@ -67,7 +69,9 @@ def snapshot(conn: pymysql.Connection) -> dict[str, list[tuple[Any, ...]]]:
     """Every dsreg row that a call could change (timestamps and token hashes left out)."""
     return {
         "sessions": query(conn, "SELECT id, owner, ttl_ms FROM dsreg_session ORDER BY id"),
-        "nodes": query(conn, "SELECT path, value, session_id, version, create_rev, mod_rev FROM dsreg_node ORDER BY path"),
+        "nodes": query(
+            conn, "SELECT path, value, session_id, version, create_rev, mod_rev FROM dsreg_node ORDER BY path"
+        ),
         "events": query(conn, "SELECT rev, kind, path, value, session_id FROM dsreg_event ORDER BY rev"),
         "locks": query(conn, "SELECT name, session_id, fence FROM dsreg_lock ORDER BY name"),
         "counters": query(conn, "SELECT name, value FROM dsreg_counter ORDER BY name"),

@@ -43,7 +43,9 @@ def test_time_zone_of_the_connection_does_not_move_leases(zoned: list[pymysql.Co
         _, (reaped,) = call(c, "dsreg_reap", out=1)
         assert reaped == 0
     remaining = query(
-        zoned[0], "SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) DIV 1000 FROM dsreg_session ORDER BY id")
+        zoned[0],
+        "SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) DIV 1000 FROM dsreg_session ORDER BY id",
+    )
     assert all(3000 < r[0] <= 4000 for r in remaining), remaining
     # and nobody outlives its lease either: after 4 s without heartbeats, a reap from a far-west zone expires all
     time.sleep(4.2)
@@ -52,9 +54,7 @@ def test_time_zone_of_the_connection_does_not_move_leases(zoned: list[pymysql.Co
     assert query(zoned[0], "SELECT COUNT(*) FROM dsreg_node") == [(0,)]
 
 
-def test_client_clock_hours_off_neither_kills_peers_nor_survives(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_client_clock_hours_off_neither_kills_peers_nor_survives(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A wrapper whose process clock is 5 hours ahead (time.time patched) keeps peers alive and dies on time."""
     real_time = time.time
     with Registry(db_url) as honest, honest.session("honest", ttl=2.0) as peer:

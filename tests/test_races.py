@@ -169,7 +169,8 @@ def test_many_heartbeats_and_reapers_never_deadlock(server: ServerInfo, dbname: 
     assert errors == []
     assert counts["beats"] > 50 and counts["reaps"] > 20, counts
     # every live session still has its node; no node without a live session
-    orphans = query(setup, "SELECT COUNT(*) FROM dsreg_node n LEFT JOIN dsreg_session s ON s.id = n.session_id "
-                           "WHERE s.id IS NULL")
+    orphans = query(
+        setup, "SELECT COUNT(*) FROM dsreg_node n LEFT JOIN dsreg_session s ON s.id = n.session_id WHERE s.id IS NULL"
+    )
     assert orphans == [(0,)]
     setup.close()

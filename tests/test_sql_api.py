@@ -104,8 +104,17 @@ def test_delete_rules(conn: pymysql.Connection) -> None:
 
 
 def test_children_is_exact_and_literal(conn: pymysql.Connection) -> None:
-    for path in ("/nodes/worker/h1", "/nodes/worker/h2/deep", "/nodes/workers/x", "/nodes/worker_x/y",
-                 "/nodes/worker%/z", "/a%b/c", "/a_b/d", "/axb/e", "/nodes/worker/B"):
+    for path in (
+        "/nodes/worker/h1",
+        "/nodes/worker/h2/deep",
+        "/nodes/workers/x",
+        "/nodes/worker_x/y",
+        "/nodes/worker%/z",
+        "/a%b/c",
+        "/a_b/d",
+        "/axb/e",
+        "/nodes/worker/B",
+    ):
         call(conn, "dsreg_put", None, None, path, "v")
     rows, _ = call(conn, "dsreg_children", "/nodes/worker")
     assert [r[0] for r in rows] == ["B", "h1", "h2"]
