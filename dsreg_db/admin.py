@@ -73,7 +73,8 @@ def status(engine: Engine) -> Status:
         r = conn.execute(
             text(
                 "SELECT TIMESTAMPDIFF(MICROSECOND, last_run_at, UTC_TIMESTAMP(6)), "
-                "runs, expired, stalls, last_stall_ms, (SELECT value FROM dsreg_setting WHERE name = 'stall_after_ms') FROM dsreg_reaper WHERE id = 1"
+                "runs, expired, stalls, last_stall_ms, "
+                "(SELECT value FROM dsreg_setting WHERE name = 'stall_after_ms') FROM dsreg_reaper WHERE id = 1"
             )
         ).one()
         reaper = ReaperRow(float(r[0]) / 1e6, int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))
