@@ -11,7 +11,8 @@ from dsreg_db.errors import (
     Unavailable,
 )
 from dsreg_db.registry import Registry
-from dsreg_db.session import Session, SessionState
+from dsreg_db.session import LockTimeout, Session, SessionState
+from dsreg_db.watch import EventType, WatchEvent
 
 __all__ = [
     "Client",
@@ -19,7 +20,9 @@ __all__ = [
     "Conflict",
     "DsregError",
     "Event",
+    "EventType",
     "InvalidArgument",
+    "LockTimeout",
     "Node",
     "NotOwner",
     "Registry",
@@ -27,4 +30,5 @@ __all__ = [
     "SessionExpired",
     "SessionState",
     "Unavailable",
+    "WatchEvent",
 ]

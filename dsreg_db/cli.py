@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,6 +24,7 @@ from dsreg_db import demo as demo_module
 from dsreg_db.client import Client
 from dsreg_db.errors import DsregError
 from dsreg_db.metrics import exposition
+from dsreg_db.registry import Registry
 from dsreg_db.server import ServerFailed, ServerNotFound
 from dsreg_db.tree import render
 from dsreg_db.urls import NoUrl, from_env
@@ -121,12 +126,78 @@ def rm(url: str | None, path: str) -> None:
     _client(url).delete(None, None, path)
 
 
+@main.command()
+@url_option
+@click.argument("prefix", default="/")
+@click.option("--from", "after", type=int, help="Start after this revision (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event.")
+@click.option("--count", type=int, help="Stop after this many events.")
+@click.option("--timeout", type=float, help="Stop after this many seconds.")
+@click.option("--interval", default=0.25, show_default=True, help="Poll interval, seconds.")
+def watch(
+    url: str | None,
+    prefix: str,
+    after: int | None,
+    as_json: bool,
+    count: int | None,
+    timeout: float | None,
+    interval: float,
+) -> None:
+    """Stream change events under PREFIX, in revision order (45004 if --from is compacted)."""
+    client = _client(url)
+    rev = client.list_nodes(prefix)[0] if after is None else after
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen = 0
+    while deadline is None or time.monotonic() < deadline:
+        for event in client.watch(prefix, rev, 1000):
+            rev = event.rev
+            if as_json:
+                click.echo(json.dumps(event.__dict__))
+            else:
+                click.echo(f"{event.rev} {event.kind} {event.path} {event.value}")
+            seen += 1
+            if count is not None and seen >= count:
+                return
+        time.sleep(interval)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@url_option
+@click.argument("name")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--timeout", type=float, help="Give up after this many seconds (exit 1).")
+@click.option("--ttl", default=10.0, show_default=True, help="Session lease while holding the lock.")
+def lock(url: str | None, name: str, command: tuple[str, ...], timeout: float | None, ttl: float) -> None:
+    """Run COMMAND while holding lock NAME: dsreg lock /locks/x -- cmd args...
+
+    Prints the fencing token and passes it to the command as $DSREG_FENCE;
+    exits with the command's status.
+    """
+    with Registry(from_env(url)) as registry, registry.session(f"dsreg-lock@{socket.gethostname()}", ttl) as session:
+        fence = session.acquire_lock(name, timeout)
+        if fence is None:
+            raise click.ClickException(f"lock {name} not acquired within {timeout} s")
+        click.echo(f"fence {fence}")
+        try:
+            status = subprocess.call(list(command), env={**os.environ, "DSREG_FENCE": str(fence)})
+        finally:
+            session.release_lock(name)
+    sys.exit(status)
+
+
 # -- operations ----------------------------------------------------------
 @main.command()
 @url_option
 def reap(url: str | None) -> None:
     """Expire sessions whose lease ran out now (the reaper event does this every second)."""
     click.echo(f"reaped {_client(url).reap()} session(s)")
+
+
+@main.command()
+@url_option
+def compact(url: str | None) -> None:
+    """Drop change events older than the watch window now (an event does this every minute)."""
+    click.echo(f"removed {_client(url).compact()} event(s)")
 
 
 @main.command()

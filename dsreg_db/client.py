@@ -61,6 +61,11 @@ class Event:
     session_id: int | None
 
 
+def _node(row: tuple[Any, ...]) -> Node:
+    path, value, ephemeral, session_id, version, create_rev, mod_rev = row
+    return Node(path, value, bool(ephemeral), session_id, int(version), int(create_rev), int(mod_rev))
+
+
 def _errno(exc: BaseException) -> int | None:
     orig = getattr(exc, "orig", None)
     args = getattr(orig, "args", ())
@@ -94,6 +99,7 @@ class Client:
             self.url,
             isolation_level="AUTOCOMMIT",
             pool_pre_ping=True,
+            pool_reset_on_return=None,
             pool_size=pool_size,
             max_overflow=pool_size * 4,
             pool_recycle=3600,
@@ -169,10 +175,12 @@ class Client:
 
     def get(self, path: str) -> Node | None:
         rows, _ = self.call("dsreg_get", (path,))
-        if not rows:
-            return None
-        p, value, ephemeral, session_id, version, create_rev, mod_rev = rows[0]
-        return Node(p, value, bool(ephemeral), session_id, version, create_rev, mod_rev)
+        return _node(rows[0]) if rows else None
+
+    def list_nodes(self, prefix: str) -> tuple[int, list[Node]]:
+        """Every node at ``prefix`` and below, and a revision the listing is at least as new as."""
+        rows, (rev,) = self.call("dsreg_list", (prefix,), out=1)
+        return int(rev), [_node(r) for r in rows]
 
     def children(self, path: str) -> list[str]:
         rows, _ = self.call("dsreg_children", (path,))

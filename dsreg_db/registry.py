@@ -14,14 +14,19 @@ from sqlalchemy.engine import URL
 
 from dsreg_db.client import Client, Event, Node
 from dsreg_db.session import Session
+from dsreg_db.watch import Listener as WatchListener
+from dsreg_db.watch import Poller, Subscription
 
 
 class Registry:
     """A dsreg database. Thread-safe; one per process is enough."""
 
-    def __init__(self, url: str | URL | None = None, *, retry_seconds: float = 10.0) -> None:
+    def __init__(
+        self, url: str | URL | None = None, *, retry_seconds: float = 10.0, poll_interval: float = 0.25
+    ) -> None:
         self.client = Client(url, retry_seconds=retry_seconds)
         self._sessions: list[Session] = []
+        self._poller = Poller(self.client, interval=poll_interval)
 
     def session(self, owner: str, ttl: float = 10.0, *, interval: float | None = None) -> Session:
         """Open a session (lease of ``ttl`` seconds) kept alive every ``interval`` (ttl/3)."""
@@ -48,7 +53,19 @@ class Registry:
         self.client.delete(None, None, path)
 
     def watch(self, prefix: str, after_rev: int, max_events: int = 1000) -> list[Event]:
+        """One read of the change log (see :meth:`subscribe` for a listener)."""
         return self.client.watch(prefix, after_rev, max_events)
+
+    def list_nodes(self, prefix: str) -> tuple[int, list[Node]]:
+        return self.client.list_nodes(prefix)
+
+    def subscribe(self, path: str, listener: WatchListener, *, initial: bool = False) -> Subscription:
+        """Deliver ADD/UPDATE/DELETE for ``path`` and its subtree, in revision order, from now on
+        (``initial=True``: first an ADD for every existing node). Runs on the shared poller thread."""
+        return self._poller.subscribe(path, listener, initial=initial)
+
+    def unsubscribe(self, path: str) -> None:
+        self._poller.unsubscribe(path)
 
     def reap(self) -> int:
         return self.client.reap()
@@ -58,6 +75,7 @@ class Registry:
 
     # -- lifecycle -------------------------------------------------------
     def close(self) -> None:
+        self._poller.close()
         for session in self._sessions:
             session.close()
         self._sessions.clear()

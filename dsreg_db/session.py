@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import enum
 import logging
+import random
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from dsreg_db.client import Client, Node
 from dsreg_db.errors import Conflict, SessionExpired, Unavailable
 
 log = logging.getLogger(__name__)
+
+
+class LockTimeout(TimeoutError):
+    """``Session.lock`` did not get the lock in time."""
 
 
 class SessionState(enum.Enum):
@@ -61,6 +68,7 @@ class Session:
         self._state: SessionState | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.max_lock_backoff = 0.2
 
     # -- lifecycle -----------------------------------------------------
     def start(self) -> Session:
@@ -166,6 +174,45 @@ class Session:
 
     def children(self, path: str) -> list[str]:
         return self._client.children(path)
+
+    # -- locks -----------------------------------------------------------
+    def acquire_lock(self, name: str, timeout: float | None = None) -> int | None:
+        """Take lock ``name``, waiting up to ``timeout`` seconds (None: forever).
+
+        Returns the fencing token, or None on timeout. Waits with jittered
+        exponential backoff (5 ms .. ``max_lock_backoff``), not a busy loop.
+        The lock dies with the session: after LOST it is gone, and releasing
+        it then raises NotOwner.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            session_id, token = self.credentials()
+            fence = self._client.lock_acquire(session_id, token, name)
+            if fence is not None:
+                return fence
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            pause = random.uniform(delay / 2, delay)
+            if deadline is not None:
+                pause = min(pause, max(0.0, deadline - time.monotonic()))
+            time.sleep(pause)
+            delay = min(delay * 1.5, self.max_lock_backoff)
+
+    def release_lock(self, name: str) -> None:
+        session_id, token = self.credentials()
+        self._client.lock_release(session_id, token, name)
+
+    @contextmanager
+    def lock(self, name: str, timeout: float | None = None) -> Iterator[int]:
+        """``with session.lock(name) as fence:`` -- LockTimeout if not acquired in time."""
+        fence = self.acquire_lock(name, timeout)
+        if fence is None:
+            raise LockTimeout(f"lock {name} not acquired within {timeout} s")
+        try:
+            yield fence
+        finally:
+            self.release_lock(name)
 
     # -- keepalive thread ------------------------------------------------
     def _run(self) -> None:

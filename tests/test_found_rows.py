@@ -53,6 +53,7 @@ def _script(conn: pymysql.Connection) -> list[Any]:
     step("dsreg_lock_release", a_id, a_tok, "/l")
     step("dsreg_lock_release", a_id, a_tok, "/l")
     step("dsreg_watch", "/", 0, 100)
+    step("dsreg_list", "/", out=1)
     step("dsreg_session_keepalive", a_id, "0" * 32)
     expire(conn, b_id)
     step("dsreg_reap", out=1)

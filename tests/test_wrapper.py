@@ -102,7 +102,7 @@ def test_errors_map_to_exception_classes(db_url: str) -> None:
 
 
 def test_suspended_then_reconnected_across_a_server_restart() -> None:
-    """Kill the server for less than the stall-grace threshold allows: SUSPENDED, then RECONNECTED, same session."""
+    """Kill the server for longer than the ttl: SUSPENDED, then RECONNECTED on the same session (stall grace)."""
     from dsreg_db import migrate
 
     with LocalServer() as server:

@@ -12,9 +12,11 @@ CREATE PROCEDURE dsreg_watch(IN p_prefix TEXT CHARACTER SET utf8mb4, IN p_after_
     SQL SECURITY DEFINER
 BEGIN
     DECLARE v_base VARBINARY(255);
+    DECLARE v_lo VARBINARY(256);
+    DECLARE v_hi VARBINARY(256);
     DECLARE v_compacted BIGINT;
     DECLARE v_max BIGINT;
-    CALL dsreg__check_path('p_prefix', p_prefix, TRUE);
+    CALL dsreg__prefix_bounds('p_prefix', p_prefix, v_base, v_lo, v_hi);
     SELECT value INTO v_max FROM dsreg_setting WHERE name = 'max_watch_events';
     IF p_after_rev IS NULL OR p_after_rev < 0 THEN
         CALL dsreg__raise(45002, 'p_after_rev: must be a revision >= 0');
@@ -26,17 +28,13 @@ BEGIN
     IF p_after_rev < v_compacted THEN
         CALL dsreg__raise(45004, CONCAT('p_after_rev: ', p_after_rev, ' is compacted; oldest resumable is ', v_compacted));
     END IF;
-    SET v_base = CAST(p_prefix AS BINARY);
-    IF v_base = CAST('/' AS BINARY) THEN
-        SET v_base = CAST('' AS BINARY);
-    END IF;
     -- The compaction guard sits in the same statement (one snapshot, in any
     -- isolation level): if compaction passed after_rev meanwhile, the batch
     -- is empty rather than gapped, and the next poll gets 45004.
     SELECT e.rev, e.kind, CONVERT(e.path USING utf8mb4) AS path, CONVERT(e.value USING utf8mb4) AS value, e.session_id
         FROM dsreg_event AS e
         WHERE e.rev > p_after_rev
-          AND (e.path = v_base OR (e.path > CONCAT(v_base, CAST('/' AS BINARY)) AND e.path < CONCAT(v_base, CAST('0' AS BINARY))))
+          AND (e.path = v_base OR (e.path > v_lo AND e.path < v_hi))
           AND p_after_rev >= (SELECT c.value FROM dsreg_counter AS c WHERE c.name = 'compacted')
         ORDER BY e.rev
         LIMIT p_max_events;

@@ -12,7 +12,7 @@ INSERT INTO dsreg_setting (name, value) VALUES
     ('max_ttl_ms', 3600000),
     ('reap_batch', 100),          -- sessions reaped per transaction
     ('reap_max', 10000),          -- sessions reaped per dsreg_reap call
-    ('stall_after_ms', 5000),     -- a reaper gap longer than this extends all leases by the gap
+    ('stall_after_ms', 2000),     -- a reaper gap longer than this extends all leases by the gap
     ('watch_window_s', 3600),     -- change events younger than this survive compaction
     -- upper bound for dsreg_watch's max_events
     ('max_watch_events', 10000);

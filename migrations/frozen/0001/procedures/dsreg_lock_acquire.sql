@@ -11,17 +11,25 @@ CREATE PROCEDURE dsreg_lock_acquire(
     IN p_session_id BIGINT, IN p_token TEXT, IN p_name TEXT CHARACTER SET utf8mb4, OUT p_fence BIGINT)
     MODIFIES SQL DATA
     SQL SECURITY DEFINER
-BEGIN
+body: BEGIN
     DECLARE v_found BOOLEAN DEFAULT FALSE;
     DECLARE v_holder BIGINT;
     DECLARE v_fence BIGINT;
     DECLARE v_last_fence BIGINT;
+    DECLARE v_ttl_ms INT;
     DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
     SET p_fence = NULL;
     CALL dsreg__check_path('p_name', p_name, FALSE);
     START TRANSACTION;
-    CALL dsreg__session_touch(p_session_id, p_token);
+    CALL dsreg__session_check(p_session_id, p_token, v_ttl_ms);
+    SELECT session_id, TRUE INTO v_holder, v_found FROM dsreg_lock WHERE name = CAST(p_name AS BINARY);
+    IF v_found AND v_holder <> p_session_id THEN
+        COMMIT;
+        LEAVE body;
+    END IF;
+    CALL dsreg__session_extend(p_session_id, v_ttl_ms);
+    SET v_found = FALSE;
     SELECT value INTO v_last_fence FROM dsreg_counter WHERE name = 'fence' FOR UPDATE;
     SELECT session_id, fence, TRUE INTO v_holder, v_fence, v_found
         FROM dsreg_lock WHERE name = CAST(p_name AS BINARY) FOR UPDATE;
