@@ -20,6 +20,7 @@ import click
 import sqlalchemy.exc
 
 from dsreg_db import admin, doctor, migrate
+from dsreg_db import bench as bench_module
 from dsreg_db import demo as demo_module
 from dsreg_db.client import Client
 from dsreg_db.errors import DsregError
@@ -246,6 +247,18 @@ def doctor_command(url: str | None, as_json: bool) -> None:
             click.echo(f"[{c.level:>4}] {c.name}: {c.detail}")
     if any(c.level == "FAIL" for c in checks):
         sys.exit(1)
+
+
+@main.command()
+@click.option("--url", envvar="DSREG_URL", help="Run against this database instead of a throwaway server.")
+@click.option("--clients", default=16, show_default=True, help="Client processes per workload.")
+@click.option("--seconds", default=5.0, show_default=True, help="Duration of each workload.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the report as JSON here.")
+def bench(url: str | None, clients: int, seconds: float, json_path: str | None) -> None:
+    """Throughput and latency of the hot paths, as ratios to a raw UPDATE in the same run."""
+    report = bench_module.run(url, clients=clients, seconds=seconds, out=click.echo)
+    if json_path:
+        bench_module.write_json(report, json_path)
 
 
 @main.command()

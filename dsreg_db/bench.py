@@ -1,0 +1,240 @@
+"""``dsreg bench``: throughput and latency of the hot paths, as ratios to a baseline in the same run.
+
+Absolute numbers are not comparable between machines (or between two runs on
+a noisy one), so every figure is printed next to a baseline measured in the
+same process against the same server: a raw single-row ``UPDATE`` of one row
+per client. Load comes from worker *processes* (one connection each, plain
+PyMySQL without CLIENT_FOUND_ROWS), so the Python GIL does not cap it.
+
+Workloads (each client owns one session and one node):
+
+* ``raw_update``  -- ``UPDATE dsreg_bench_raw SET n = n + 1 WHERE id = ?`` (baseline)
+* ``hb_same``     -- ``CALL dsreg_heartbeat`` with an unchanged value (lease only)
+* ``hb_change``   -- ``CALL dsreg_heartbeat`` with a new value each beat (node + change event)
+* ``client_txn``  -- the heartbeat's work as a client-side transaction: ``SELECT ... FOR UPDATE``,
+  ``UPDATE``, ``INSERT ... ON DUPLICATE KEY UPDATE``, ``COMMIT`` (what DolphinScheduler-style
+  clients do, one round trip per statement)
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pymysql
+from sqlalchemy.engine import make_url
+
+from dsreg_db import migrate
+from dsreg_db.registry import Registry
+from dsreg_db.server import LocalServer
+from dsreg_db.urls import normalize
+from dsreg_db.watch import WatchEvent
+
+WORKLOADS = ("raw_update", "hb_same", "hb_change", "client_txn")
+
+
+@dataclass
+class Result:
+    workload: str
+    clients: int
+    ops: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.seconds
+
+
+@dataclass
+class Report:
+    server: str
+    results: list[Result] = field(default_factory=list)
+    watch_p50_ms: float | None = None
+    watch_p99_ms: float | None = None
+    watch_poll_ms: float | None = None
+    ratios: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for r, d in zip(self.results, out["results"], strict=True):
+            d["ops_per_s"] = round(r.ops_per_s, 1)
+        return out
+
+
+def _connect(params: dict[str, Any]) -> pymysql.Connection:
+    return pymysql.connect(autocommit=True, **params)
+
+
+def _params(url: str) -> dict[str, Any]:
+    u = make_url(str(normalize(url)))
+    return {
+        "host": u.host or "127.0.0.1",
+        "port": u.port or 3306,
+        "user": u.username or "root",
+        "password": u.password or "",
+        "database": u.database,
+    }
+
+
+def _worker(params: dict[str, Any], workload: str, index: int, seconds: float, start_at: float, queue: Any) -> None:
+    conn = _connect(params)
+    cur = conn.cursor()
+    cur.execute("CALL dsreg_session_open(%s, 60000, @s, @t)", (f"bench-{index}",))
+    cur.execute("SELECT @s, @t")
+    sid, token = cur.fetchone()  # type: ignore[misc]
+    path = f"/bench/{workload}/{index}"
+    cur.execute("CALL dsreg_heartbeat(%s, %s, %s, %s)", (sid, token, path, "0"))
+
+    def raw_update(n: int) -> None:
+        cur.execute("UPDATE dsreg_bench_raw SET n = n + 1 WHERE id = %s", (index,))
+
+    def hb_same(n: int) -> None:
+        cur.execute("CALL dsreg_heartbeat(%s, %s, %s, %s)", (sid, token, path, "0"))
+
+    def hb_change(n: int) -> None:
+        cur.execute("CALL dsreg_heartbeat(%s, %s, %s, %s)", (sid, token, path, str(n)))
+
+    def client_txn(n: int) -> None:
+        cur.execute("START TRANSACTION")
+        cur.execute("SELECT ttl_ms FROM dsreg_session WHERE id = %s FOR UPDATE", (sid,))
+        cur.execute(
+            "UPDATE dsreg_session SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ttl_ms * 1000 MICROSECOND WHERE id = %s",
+            (sid,),
+        )
+        cur.execute(
+            "INSERT INTO dsreg_node (path, value, session_id, version, create_rev, mod_rev) "
+            "VALUES (%s, %s, %s, 1, 0, 0) ON DUPLICATE KEY UPDATE value = VALUES(value)",
+            (path, "0", sid),
+        )
+        cur.execute("COMMIT")
+
+    op: Callable[[int], None] = {
+        "raw_update": raw_update,
+        "hb_same": hb_same,
+        "hb_change": hb_change,
+        "client_txn": client_txn,
+    }[workload]
+    while time.time() < start_at:
+        time.sleep(0.001)
+    latencies: list[float] = []
+    end = time.perf_counter() + seconds
+    n = 0
+    while True:
+        t0 = time.perf_counter()
+        if t0 >= end:
+            break
+        op(n)
+        latencies.append(time.perf_counter() - t0)
+        n += 1
+    cur.execute("CALL dsreg_session_close(%s, %s)", (sid, token))
+    conn.close()
+    queue.put(latencies)
+
+
+def run_workload(url: str, workload: str, clients: int, seconds: float) -> Result:
+    params = _params(url)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    start_at = time.time() + 1.0 + 0.05 * clients  # every process connected and ready before the clock starts
+    procs = [
+        ctx.Process(target=_worker, args=(params, workload, i + 1, seconds, start_at, queue)) for i in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    samples: list[float] = []
+    for _ in procs:
+        samples.extend(queue.get(timeout=seconds + 120))
+    for p in procs:
+        p.join()
+    samples.sort()
+    return Result(
+        workload,
+        clients,
+        len(samples),
+        seconds,
+        statistics.median(samples) * 1000,
+        samples[int(len(samples) * 0.99)] * 1000,
+    )
+
+
+def watch_delay(url: str, seconds: float, poll: float = 0.25) -> tuple[float, float]:
+    """p50/p99 of (delivery to a subscriber) - (just before the writer's CALL), milliseconds."""
+    delays: list[float] = []
+
+    def listener(event: WatchEvent) -> None:
+        delays.append(time.time() - float(event.value))
+
+    with Registry(url, poll_interval=poll) as watcher, Registry(url) as writer:
+        watcher.subscribe("/bench/watch", listener)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            writer.put("/bench/watch/clock", repr(time.time()))
+            time.sleep(0.013)  # deliberately not a divisor of the poll interval
+        time.sleep(poll * 2)
+    delays.sort()
+    return statistics.median(delays) * 1000, delays[int(len(delays) * 0.99)] * 1000
+
+
+@contextmanager
+def _target(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    with LocalServer() as server:  # default durability: innodb_flush_log_at_trx_commit=1
+        yield server.create_database("dsreg_bench")
+
+
+def run(
+    url: str | None,
+    *,
+    clients: int = 16,
+    seconds: float = 5.0,
+    out: Callable[[str], None] = print,
+    workloads: tuple[str, ...] = WORKLOADS,
+) -> Report:
+    with _target(url) as target:
+        migrate.upgrade(target)
+        with _connect(_params(target)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT VERSION()")
+            (version,) = cur.fetchone()  # type: ignore[misc]
+            cur.execute("DROP TABLE IF EXISTS dsreg_bench_raw")
+            cur.execute("CREATE TABLE dsreg_bench_raw (id INT PRIMARY KEY, n BIGINT NOT NULL) ENGINE=InnoDB")
+            cur.executemany("INSERT INTO dsreg_bench_raw VALUES (%s, 0)", [(i + 1,) for i in range(clients)])
+        report = Report(server=str(version))
+        try:
+            for workload in workloads:
+                result = run_workload(target, workload, clients, seconds)
+                report.results.append(result)
+                out(
+                    f"{workload:<11} {clients:>3} clients  {result.ops_per_s:>9.0f} ops/s  "
+                    f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms"
+                )
+            p50, p99 = watch_delay(target, seconds)
+            report.watch_p50_ms, report.watch_p99_ms, report.watch_poll_ms = p50, p99, 250.0
+            out(f"watch delivery after commit: p50 {p50:.0f} ms, p99 {p99:.0f} ms (poll interval 250 ms)")
+        finally:
+            with _connect(_params(target)) as conn, conn.cursor() as cur:
+                cur.execute("DROP TABLE IF EXISTS dsreg_bench_raw")
+    by = {r.workload: r.ops_per_s for r in report.results}
+    if "raw_update" in by:
+        for name in ("hb_same", "hb_change"):
+            if name in by:
+                report.ratios[f"{name}/raw_update"] = by[name] / by["raw_update"]
+    if "hb_same" in by and "client_txn" in by:
+        report.ratios["hb_same/client_txn"] = by["hb_same"] / by["client_txn"]
+    for name, ratio in report.ratios.items():
+        out(f"ratio {name:<20} {ratio:5.2f}")
+    return report
+
+
+def write_json(report: Report, path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(report.as_dict(), f, indent=2)

@@ -1,0 +1,18 @@
+"""The benchmark runs end to end (a smoke run: tiny, no thresholds -- speed is never asserted)."""
+
+from __future__ import annotations
+
+from dsreg_db import bench
+
+
+def test_bench_smoke(db_url: str, tmp_path: object) -> None:
+    lines: list[str] = []
+    report = bench.run(db_url, clients=2, seconds=0.5, out=lines.append)
+    assert [r.workload for r in report.results] == list(bench.WORKLOADS)
+    assert all(r.ops > 0 and r.p99_ms >= r.p50_ms > 0 for r in report.results)
+    assert set(report.ratios) == {"hb_same/raw_update", "hb_change/raw_update", "hb_same/client_txn"}
+    assert report.watch_p50_ms is not None and report.watch_p99_ms is not None
+    assert any(line.startswith("ratio hb_change/raw_update") for line in lines)
+    path = f"{tmp_path}/bench.json"
+    bench.write_json(report, path)
+    assert '"hb_same/raw_update"' in open(path).read()
