@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 import sqlalchemy.exc
 
-from dsreg_db import admin, doctor, migrate
+from dsreg_db import admin, doctor, grants, migrate
 from dsreg_db import bench as bench_module
 from dsreg_db import demo as demo_module
 from dsreg_db.client import Client
@@ -61,23 +61,30 @@ def _client(url: str | None) -> Client:
 
 
 # -- schema --------------------------------------------------------------
+definer_option = click.option(
+    "--definer", envvar="DSREG_DEFINER", help="Account (user@host) to own the procedures and events ($DSREG_DEFINER)."
+)
+
+
 @main.command()
 @url_option
+@definer_option
 @click.argument("revision", default="head")
-def upgrade(url: str | None, revision: str) -> None:
+def upgrade(url: str | None, definer: str | None, revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
     target = from_env(url)
-    migrate.upgrade(target, revision)
+    migrate.upgrade(target, revision, definer=definer)
     click.echo(f"at revision {migrate.current(target)}")
 
 
 @main.command()
 @url_option
+@definer_option
 @click.argument("revision")
-def downgrade(url: str | None, revision: str) -> None:
+def downgrade(url: str | None, definer: str | None, revision: str) -> None:
     """Revert migrations down to REVISION ('base' removes every dsreg object)."""
     target = from_env(url)
-    migrate.downgrade(target, revision)
+    migrate.downgrade(target, revision, definer=definer)
     click.echo(f"at revision {migrate.current(target) or 'base'}")
 
 
@@ -86,6 +93,27 @@ def downgrade(url: str | None, revision: str) -> None:
 def current(url: str | None) -> None:
     """Print the database's revision and the head revision."""
     click.echo(f"current: {migrate.current(from_env(url)) or 'base'}  head: {migrate.head()}")
+
+
+@main.command()
+@url_option
+@click.argument("account")
+@click.option("--password-env", metavar="VAR", help="Set the account's password from this environment variable.")
+@click.option("--definer", "as_definer", is_flag=True, help="Create a locked definer account instead.")
+def grant(url: str | None, account: str, password_env: str | None, as_definer: bool) -> None:
+    """Create/update ACCOUNT (user@host) with EXECUTE on the dsreg procedures only."""
+    engine = _client(url).engine
+    if as_definer:
+        grants.create_definer(engine, account)
+        click.echo(f"{account}: locked definer account; use it with dsreg upgrade --definer {account}")
+        return
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if password is None:
+            raise click.UsageError(f"${password_env} is not set")
+    granted = grants.grant_app(engine, account, password)
+    click.echo(f"{account}: EXECUTE on {len(granted)} procedures")
 
 
 # -- nodes ---------------------------------------------------------------

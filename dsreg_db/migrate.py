@@ -26,24 +26,25 @@ def config() -> Config:
 
 
 @contextmanager
-def _connected(url: str | URL) -> Iterator[tuple[Config, Connection]]:
+def _connected(url: str | URL, definer: str | None = None) -> Iterator[tuple[Config, Connection]]:
     engine = create_engine(normalize(url), poolclass=pool.NullPool)
     try:
         with engine.begin() as connection:
             cfg = config()
             cfg.attributes["connection"] = connection
+            cfg.attributes["definer"] = definer
             yield cfg, connection
     finally:
         engine.dispose()
 
 
-def upgrade(url: str | URL, revision: str = "head") -> None:
-    with _connected(url) as (cfg, _):
+def upgrade(url: str | URL, revision: str = "head", *, definer: str | None = None) -> None:
+    with _connected(url, definer) as (cfg, _):
         command.upgrade(cfg, revision)
 
 
-def downgrade(url: str | URL, revision: str) -> None:
-    with _connected(url) as (cfg, _):
+def downgrade(url: str | URL, revision: str, *, definer: str | None = None) -> None:
+    with _connected(url, definer) as (cfg, _):
         command.downgrade(cfg, revision)
 
 

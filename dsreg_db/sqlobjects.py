@@ -17,6 +17,9 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Connection
 
 KINDS = ("tables", "procedures", "events")
 _DROP = {"tables": "DROP TABLE IF EXISTS", "procedures": "DROP PROCEDURE IF EXISTS", "events": "DROP EVENT IF EXISTS"}
@@ -43,11 +46,15 @@ class SqlObject:
     def key(self) -> str:
         return f"{self.kind}/{self.name}"
 
-    def statements(self) -> list[str]:
+    def statements(self, definer: str | None = None) -> list[str]:
+        """The statements to send; routines and events get ``DEFINER = definer`` when one is given."""
         body = _strip_header(self.text)
         if self.kind == "tables":
             return [s.strip() for s in re.split(r";[ \t]*$", body, flags=re.M) if s.strip()]
-        return [body.strip().rstrip(";").rstrip()]
+        statement = body.strip().rstrip(";").rstrip()
+        if definer is not None:
+            statement = re.sub(r"^CREATE\s+(PROCEDURE|EVENT)\b", rf"CREATE DEFINER = {definer} \1", statement, count=1)
+        return [statement]
 
     def drop(self) -> str:
         return f"{_DROP[self.kind]} {self.name}"
@@ -98,27 +105,83 @@ def previous_definition(obj: SqlObject, revision: str) -> SqlObject | None:
     return latest_frozen(obj, [r for r in revisions() if r < revision])
 
 
-Execute = Callable[[str], None]
+Execute = Callable[[str], list[tuple[Any, ...]]]
 
 
-def create(execute: Execute, objects: Iterable[SqlObject]) -> None:
+def executor(conn: Connection) -> Execute:
+    """Run statements on the raw DBAPI cursor: no parameter formatting, so '%' in a body or an
+    account name ('app'@'%') reaches the server as written. Returns the rows, if any."""
+
+    def execute(sql: str) -> list[tuple[Any, ...]]:
+        with conn.connection.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(sql)
+            return list(cur.fetchall()) if cur.description else []
+
+    return execute
+
+
+_ACCOUNT = re.compile(r"^([A-Za-z0-9_.$-]{1,80})@([A-Za-z0-9_.%:-]{1,255})$")
+
+
+def quote_account(account: str) -> str:
+    """``user@host`` -> ``'user'@'host'``; anything else (quotes, spaces) is refused, never spliced into DDL."""
+    m = _ACCOUNT.match(account)
+    if m is None:
+        raise ValueError(f"not an account of the form user@host: {account!r}")
+    return f"'{m.group(1)}'@'{m.group(2)}'"
+
+
+def _target(op: Any) -> tuple[Execute, str | None]:
+    """From an Alembic ``op``: how to run a statement, and the definer env.py configured (if any)."""
+    context = op.get_context()
+    definer = context.opts.get("dsreg_definer")
+    return executor(op.get_bind()), quote_account(definer) if definer else None
+
+
+def is_public(obj: SqlObject) -> bool:
+    """Public procedures are the API; ``dsreg__`` helpers check no token and are never granted."""
+    return obj.kind == "procedures" and not obj.name.startswith("dsreg__")
+
+
+def grantees(execute: Execute) -> list[str]:
+    """Accounts recorded by ``dsreg grant`` (re-validated: they are spliced into GRANT statements)."""
+    (exists,) = execute(
+        "SELECT COUNT(*) FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dsreg_grantee'"
+    )[0]
+    if not exists:
+        return []
+    return [quote_account(str(r[0])) for r in execute("SELECT account FROM dsreg_grantee ORDER BY account")]
+
+
+def create(execute: Execute, objects: Iterable[SqlObject], definer: str | None = None) -> None:
+    """Create objects under the fixed sql_mode; re-grant EXECUTE on public procedures to recorded grantees."""
     execute(f"SET SESSION sql_mode = '{ROUTINE_SQL_MODE}'")
+    created = []
     for obj in objects:
-        for statement in obj.statements():
+        for statement in obj.statements(definer):
             execute(statement)
+        created.append(obj)
+    accounts = grantees(execute)
+    for obj in created:
+        if is_public(obj):
+            for account in accounts:
+                execute(f"GRANT EXECUTE ON PROCEDURE {obj.name} TO {account}")
 
 
-def upgrade(execute: Execute, revision: str) -> None:
+def upgrade(op: Any, revision: str) -> None:
     """Apply a frozen revision: replace routines/events it redefines, create the new ones."""
+    execute, definer = _target(op)
     objects = load(FROZEN_DIR / revision)
     for obj in objects:
         if obj.kind != "tables" and previous_definition(obj, revision) is not None:
             execute(obj.drop())
-    create(execute, objects)
+    create(execute, objects, definer)
 
 
-def downgrade(execute: Execute, revision: str) -> None:
+def downgrade(op: Any, revision: str) -> None:
     """Undo a frozen revision: drop what it made, restore what it replaced."""
+    execute, definer = _target(op)
     objects = load(FROZEN_DIR / revision)
     restore = []
     for obj in reversed(objects):
@@ -128,4 +191,4 @@ def downgrade(execute: Execute, revision: str) -> None:
         execute(obj.drop())
         if previous is not None:
             restore.append(previous)
-    create(execute, reversed(restore))
+    create(execute, reversed(restore), definer)

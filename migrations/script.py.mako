@@ -16,8 +16,8 @@ depends_on = ${repr(depends_on)}
 
 
 def upgrade() -> None:
-    ${upgrades if upgrades else "sqlobjects.upgrade(op.get_bind().exec_driver_sql, revision)"}
+    ${upgrades if upgrades else "sqlobjects.upgrade(op, revision)"}
 
 
 def downgrade() -> None:
-    ${downgrades if downgrades else "sqlobjects.downgrade(op.get_bind().exec_driver_sql, revision)"}
+    ${downgrades if downgrades else "sqlobjects.downgrade(op, revision)"}

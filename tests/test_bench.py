@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dsreg_db import bench
 
 
@@ -15,4 +17,4 @@ def test_bench_smoke(db_url: str, tmp_path: object) -> None:
     assert any(line.startswith("ratio hb_change/raw_update") for line in lines)
     path = f"{tmp_path}/bench.json"
     bench.write_json(report, path)
-    assert '"hb_same/raw_update"' in open(path).read()
+    assert '"hb_same/raw_update"' in Path(path).read_text()

@@ -19,8 +19,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    sqlobjects.upgrade(op.get_bind().exec_driver_sql, revision)
+    sqlobjects.upgrade(op, revision)
 
 
 def downgrade() -> None:
-    sqlobjects.downgrade(op.get_bind().exec_driver_sql, revision)
+    sqlobjects.downgrade(op, revision)

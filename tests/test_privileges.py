@@ -1,0 +1,106 @@
+"""Least privilege: an EXECUTE-only account does everything through procedures and nothing to the tables;
+the procedures' definer account cannot log in; grants survive upgrades that replace routines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pymysql
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine
+
+from dsreg_db import migrate, sqlobjects
+from dsreg_db.cli import main
+from dsreg_db.urls import normalize
+from tests.conftest import ServerInfo
+from tests.sqlcall import call, query
+
+TABLES = sorted(obj.name for obj in sqlobjects.load(sqlobjects.SQL_DIR) if obj.kind == "tables")
+
+
+@pytest.fixture
+def accounts(server: ServerInfo, dbname: str) -> Iterator[tuple[str, str]]:
+    """`dsreg grant` an app account and a locked definer; migrate with that definer."""
+    url = server.url(dbname)
+    result = CliRunner().invoke(main, ["grant", "--url", url, "--definer", "dsreg_owner@%"])
+    assert result.exit_code == 0, result.output
+    migrate.downgrade(url, "base")
+    migrate.upgrade(url, definer="dsreg_owner@%")
+    result = CliRunner().invoke(
+        main, ["grant", "--url", url, "dsreg_app@127.0.0.1", "--password-env", "APP_PW"], env={"APP_PW": "app-pw-1"}
+    )
+    assert result.exit_code == 0 and "EXECUTE on 14 procedures" in result.output, result.output
+    yield "dsreg_app", "app-pw-1"
+    with server.connect() as root, root.cursor() as cur:
+        cur.execute("DROP USER IF EXISTS 'dsreg_app'@'127.0.0.1', 'dsreg_owner'@'%'")
+
+
+def test_execute_only_account_uses_every_procedure_and_no_table(
+    server: ServerInfo, dbname: str, accounts: tuple[str, str]
+) -> None:
+    user, password = accounts
+    with pymysql.connect(
+        host=server.host, port=server.port, user=user, password=password, database=dbname, autocommit=True
+    ) as app:
+        _, (sid, token) = call(app, "dsreg_session_open", "app", 5000, out=2)
+        call(app, "dsreg_session_keepalive", sid, token)
+        call(app, "dsreg_heartbeat", sid, token, "/nodes/app", "v")
+        call(app, "dsreg_put", None, None, "/config/p", "v")
+        call(app, "dsreg_put", sid, token, "/nodes/e", "v")
+        assert call(app, "dsreg_get", "/nodes/app")[0][0][1] == "v"
+        assert call(app, "dsreg_children", "/nodes")[0] == [("app",), ("e",)]
+        assert len(call(app, "dsreg_list", "/", out=1)[0]) == 3
+        assert len(call(app, "dsreg_watch", "/", 0, 100)[0]) == 3
+        _, (fence,) = call(app, "dsreg_lock_acquire", sid, token, "/locks/a", out=1)
+        assert fence == 1
+        call(app, "dsreg_lock_release", sid, token, "/locks/a")
+        call(app, "dsreg_delete", sid, token, "/nodes/e")
+        call(app, "dsreg_reap", out=1)
+        call(app, "dsreg_compact", out=1)
+        call(app, "dsreg_session_close", sid, token)
+        # tried: every direct table statement, and calling a token-less helper
+        for table in TABLES:
+            for statement in (
+                f"SELECT * FROM {table}",
+                f"INSERT INTO {table} () VALUES ()",
+                f"UPDATE {table} SET created_at = created_at",
+                f"DELETE FROM {table}",
+            ):
+                with pytest.raises(pymysql.err.MySQLError) as err:
+                    query(app, statement)
+                assert err.value.args[0] in (1142, 1143), (statement, err.value)
+        with pytest.raises(pymysql.err.MySQLError) as err:
+            call(app, "dsreg__session_end", 1, False, out=1)
+        assert err.value.args[0] == 1370  # execute command denied
+    with server.connect(dbname) as root:
+        definers = {
+            r[0]
+            for r in query(root, "SELECT DEFINER FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()")
+        }
+        assert definers == {"dsreg_owner@%"}
+        assert {
+            r[0] for r in query(root, "SELECT DEFINER FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()")
+        } == {"dsreg_owner@%"}
+
+
+def test_definer_account_cannot_log_in(server: ServerInfo, accounts: tuple[str, str]) -> None:
+    with pytest.raises(pymysql.err.OperationalError) as err:
+        pymysql.connect(host=server.host, port=server.port, user="dsreg_owner", password="")
+    assert err.value.args[0] in (3118, 4151), err.value  # "account is locked" (MySQL, MariaDB), not a bad password
+
+
+def test_grants_survive_an_upgrade_that_replaces_routines(
+    server: ServerInfo, dbname: str, accounts: tuple[str, str]
+) -> None:
+    engine = create_engine(normalize(server.url(dbname)))
+    objects = [o for o in sqlobjects.load(sqlobjects.SQL_DIR) if o.name == "dsreg_get"]
+    with engine.begin() as conn:
+        # an upgrade replaces a routine by DROP + CREATE, and the DROP takes the routine's grants with it
+        conn.exec_driver_sql("DROP PROCEDURE dsreg_get")
+        sqlobjects.create(sqlobjects.executor(conn), objects, sqlobjects.quote_account("dsreg_owner@%"))
+    engine.dispose()
+    with pymysql.connect(
+        host=server.host, port=server.port, user="dsreg_app", password="app-pw-1", database=dbname, autocommit=True
+    ) as app:
+        assert call(app, "dsreg_get", "/missing")[0] == []
