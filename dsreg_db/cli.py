@@ -22,11 +22,13 @@ import sqlalchemy.exc
 from dsreg_db import admin, doctor, grants, migrate
 from dsreg_db import bench as bench_module
 from dsreg_db import demo as demo_module
+from dsreg_db import revision as revision_module
 from dsreg_db.client import Client
 from dsreg_db.errors import DsregError
 from dsreg_db.metrics import exposition
 from dsreg_db.registry import Registry
 from dsreg_db.server import ServerFailed, ServerNotFound
+from dsreg_db.sqlobjects import ROOT
 from dsreg_db.tree import render
 from dsreg_db.urls import NoUrl, from_env
 
@@ -93,6 +95,17 @@ def downgrade(url: str | None, definer: str | None, revision: str) -> None:
 def current(url: str | None) -> None:
     """Print the database's revision and the head revision."""
     click.echo(f"current: {migrate.current(from_env(url)) or 'base'}  head: {migrate.head()}")
+
+
+@main.command()
+@click.option("-m", "--message", required=True, help="What the revision changes.")
+def revision(message: str) -> None:
+    """Freeze what changed in sql/ into a new migration (run in a checkout)."""
+    try:
+        rev_id, keys = revision_module.write(ROOT, message)
+    except revision_module.RevisionError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"revision {rev_id}: {', '.join(keys)}")
 
 
 @main.command()

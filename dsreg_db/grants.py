@@ -16,7 +16,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from dsreg_db.sqlobjects import Execute, executor, quote_account
+from dsreg_db.ddl import Execute, executor
+from dsreg_db.sqlobjects import quote_account
 
 
 def public_procedures(execute: Execute) -> list[str]:

@@ -1,4 +1,4 @@
-"""Server objects as files: load them from ``sql/`` or a frozen revision copy, apply and drop them.
+"""Server objects as files: ``sql/`` and the frozen copies under ``migrations/frozen/<revision>/``.
 
 Each file holds one object: ``<kind>/<name>.sql`` with kind ``tables``,
 ``procedures`` or ``events``. A routine or event file is one statement sent
@@ -7,19 +7,15 @@ as-is through the driver (no DELIMITER: that is a client-side trick of the
 its statements end with ``;`` at the end of a line.
 
 Migrations never read ``sql/`` itself: each revision applies the frozen copy
-under ``migrations/frozen/<revision>/``, so it produces the same objects
-forever (see README, "Migrations").
+of the objects it creates or replaces, so it produces the same objects
+forever (see README, "Migrations"); ``dsreg_db.ddl`` applies them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.engine import Connection
 
 KINDS = ("tables", "procedures", "events")
 _DROP = {"tables": "DROP TABLE IF EXISTS", "procedures": "DROP PROCEDURE IF EXISTS", "events": "DROP EVENT IF EXISTS"}
@@ -86,38 +82,28 @@ def load(root: Path) -> list[SqlObject]:
     return objects
 
 
-def revisions() -> list[str]:
-    """Frozen revision folders, oldest first (their names sort in order)."""
-    return sorted(p.name for p in FROZEN_DIR.iterdir() if p.is_dir())
+def revisions(frozen: Path = FROZEN_DIR) -> list[str]:
+    """Frozen revision folders, oldest first (their names are zero-padded numbers)."""
+    return sorted(p.name for p in frozen.iterdir() if p.is_dir())
 
 
-def latest_frozen(obj: SqlObject, among: list[str]) -> SqlObject | None:
+def latest_frozen(obj: SqlObject, among: list[str], frozen: Path = FROZEN_DIR) -> SqlObject | None:
     """The definition of ``obj`` frozen by the newest of the revisions ``among``."""
     for rev in reversed(among):
-        path = FROZEN_DIR / rev / obj.kind / f"{obj.name}.sql"
+        path = frozen / rev / obj.kind / f"{obj.name}.sql"
         if path.exists():
             return SqlObject(obj.kind, obj.name, path.read_text())
     return None
 
 
-def previous_definition(obj: SqlObject, revision: str) -> SqlObject | None:
+def previous_definition(obj: SqlObject, revision: str, frozen: Path = FROZEN_DIR) -> SqlObject | None:
     """The definition of ``obj`` frozen by the newest revision before ``revision``."""
-    return latest_frozen(obj, [r for r in revisions() if r < revision])
+    return latest_frozen(obj, [r for r in revisions(frozen) if r < revision], frozen)
 
 
-Execute = Callable[[str], list[tuple[Any, ...]]]
-
-
-def executor(conn: Connection) -> Execute:
-    """Run statements on the raw DBAPI cursor: no parameter formatting, so '%' in a body or an
-    account name ('app'@'%') reaches the server as written. Returns the rows, if any."""
-
-    def execute(sql: str) -> list[tuple[Any, ...]]:
-        with conn.connection.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute(sql)
-            return list(cur.fetchall()) if cur.description else []
-
-    return execute
+def is_public(obj: SqlObject) -> bool:
+    """Public procedures are the API; ``dsreg__`` helpers check no token and are never granted."""
+    return obj.kind == "procedures" and not obj.name.startswith("dsreg__")
 
 
 _ACCOUNT = re.compile(r"^([A-Za-z0-9_.$-]{1,80})@([A-Za-z0-9_.%:-]{1,255})$")
@@ -129,66 +115,3 @@ def quote_account(account: str) -> str:
     if m is None:
         raise ValueError(f"not an account of the form user@host: {account!r}")
     return f"'{m.group(1)}'@'{m.group(2)}'"
-
-
-def _target(op: Any) -> tuple[Execute, str | None]:
-    """From an Alembic ``op``: how to run a statement, and the definer env.py configured (if any)."""
-    context = op.get_context()
-    definer = context.opts.get("dsreg_definer")
-    return executor(op.get_bind()), quote_account(definer) if definer else None
-
-
-def is_public(obj: SqlObject) -> bool:
-    """Public procedures are the API; ``dsreg__`` helpers check no token and are never granted."""
-    return obj.kind == "procedures" and not obj.name.startswith("dsreg__")
-
-
-def grantees(execute: Execute) -> list[str]:
-    """Accounts recorded by ``dsreg grant`` (re-validated: they are spliced into GRANT statements)."""
-    (exists,) = execute(
-        "SELECT COUNT(*) FROM information_schema.TABLES "
-        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'dsreg_grantee'"
-    )[0]
-    if not exists:
-        return []
-    return [quote_account(str(r[0])) for r in execute("SELECT account FROM dsreg_grantee ORDER BY account")]
-
-
-def create(execute: Execute, objects: Iterable[SqlObject], definer: str | None = None) -> None:
-    """Create objects under the fixed sql_mode; re-grant EXECUTE on public procedures to recorded grantees."""
-    execute(f"SET SESSION sql_mode = '{ROUTINE_SQL_MODE}'")
-    created = []
-    for obj in objects:
-        for statement in obj.statements(definer):
-            execute(statement)
-        created.append(obj)
-    accounts = grantees(execute)
-    for obj in created:
-        if is_public(obj):
-            for account in accounts:
-                execute(f"GRANT EXECUTE ON PROCEDURE {obj.name} TO {account}")
-
-
-def upgrade(op: Any, revision: str) -> None:
-    """Apply a frozen revision: replace routines/events it redefines, create the new ones."""
-    execute, definer = _target(op)
-    objects = load(FROZEN_DIR / revision)
-    for obj in objects:
-        if obj.kind != "tables" and previous_definition(obj, revision) is not None:
-            execute(obj.drop())
-    create(execute, objects, definer)
-
-
-def downgrade(op: Any, revision: str) -> None:
-    """Undo a frozen revision: drop what it made, restore what it replaced."""
-    execute, definer = _target(op)
-    objects = load(FROZEN_DIR / revision)
-    restore = []
-    for obj in reversed(objects):
-        previous = previous_definition(obj, revision)
-        if obj.kind == "tables" and previous is not None:
-            raise NotImplementedError(f"{obj.key}: table changes need a hand-written ALTER in the revision")
-        execute(obj.drop())
-        if previous is not None:
-            restore.append(previous)
-    create(execute, reversed(restore), definer)

@@ -5,19 +5,24 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 """
 
+from pathlib import Path
+
 from alembic import op
 
-from dsreg_db import sqlobjects
+from dsreg_db import ddl
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
 
+#: this revision's definitions, frozen when it was written
+FROZEN = Path(__file__).resolve().parent.parent / "frozen"
+
 
 def upgrade() -> None:
-    ${upgrades if upgrades else "sqlobjects.upgrade(op, revision)"}
+    ${upgrades if upgrades else "ddl.upgrade(op, revision, FROZEN)"}
 
 
 def downgrade() -> None:
-    ${downgrades if downgrades else "sqlobjects.downgrade(op, revision)"}
+    ${downgrades if downgrades else "ddl.downgrade(op, revision, FROZEN)"}

@@ -34,6 +34,9 @@ BAD_PATHS = [
     "/\x7f",
     "/" + "x" * 255,
     "/日本",
+    "/a\n",
+    "/a\r\n",
+    "/a/b\n",
 ]
 # printable ASCII that must be stored and matched literally, never interpreted
 ODD_PATHS = [

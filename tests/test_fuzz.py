@@ -70,6 +70,11 @@ class Registry(RuleBasedStateMachine):
         rows = query(self.conn, "SELECT session_id FROM dsreg_node WHERE path = %s", path)
         return (True, rows[0][0]) if rows else (False, None)
 
+    def _holds(self, path: str, value: str) -> bool:
+        """An unchanged heartbeat writes nothing, so its value is not size-checked."""
+        rows = query(self.conn, "SELECT value FROM dsreg_node WHERE path = %s", path)
+        return bool(rows) and rows[0][0] == value.encode()
+
     def _session_error(self, sid: Any, token: Any) -> str | None:
         if sid is None or token is None:
             return "45002"
@@ -112,15 +117,18 @@ class Registry(RuleBasedStateMachine):
     @rule(data=st.data(), path=PATHS, value=VALUES, put=st.booleans())
     def write(self, data: st.DataObject, path: Any, value: Any, put: bool) -> None:
         sid, token = self._pick(data, allow_none=put)
-        value_ok = value is not None and len(value.encode()) <= MAX_VALUE
+        # checked in this order: path and NULLs, session and token, ownership, then the size of a written value
         expected: str | None
-        if not valid_path(path) or not value_ok or (sid is None and not put):
+        if not valid_path(path) or value is None or (sid is None and not put):
             expected = "45002"
         else:
             expected = self._session_error(sid, token) if sid is not None or not put else None
             if expected is None:
                 exists, owner = self._owner(path)
-                expected = "45005" if exists and owner != sid else None
+                if exists and owner != sid:
+                    expected = "45005"
+                elif len(value.encode()) > MAX_VALUE and not (not put and self._holds(path, value)):
+                    expected = "45002"
         self._run(expected, "dsreg_put" if put else "dsreg_heartbeat", sid, token, path, value)
 
     @rule(data=st.data(), path=PATHS)

@@ -8,11 +8,9 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine
 
 from dsreg_db import migrate, sqlobjects
 from dsreg_db.cli import main
-from dsreg_db.urls import normalize
 from tests.conftest import ServerInfo
 from tests.sqlcall import call, query
 
@@ -93,14 +91,15 @@ def test_definer_account_cannot_log_in(server: ServerInfo, accounts: tuple[str, 
 def test_grants_survive_an_upgrade_that_replaces_routines(
     server: ServerInfo, dbname: str, accounts: tuple[str, str]
 ) -> None:
-    engine = create_engine(normalize(server.url(dbname)))
-    objects = [o for o in sqlobjects.load(sqlobjects.SQL_DIR) if o.name == "dsreg_get"]
-    with engine.begin() as conn:
-        # an upgrade replaces a routine by DROP + CREATE, and the DROP takes the routine's grants with it
-        conn.exec_driver_sql("DROP PROCEDURE dsreg_get")
-        sqlobjects.create(sqlobjects.executor(conn), objects, sqlobjects.quote_account("dsreg_owner@%"))
-    engine.dispose()
+    """Upgrades replace routines by DROP + CREATE, and a DROP takes the routine's grants with it."""
+    url = server.url(dbname)
+    revisions = sqlobjects.revisions()
+    assert len(revisions) >= 2, "needs a revision that replaces routines"
+    migrate.downgrade(url, revisions[0], definer="dsreg_owner@%")
+    migrate.upgrade(url, definer="dsreg_owner@%")
     with pymysql.connect(
         host=server.host, port=server.port, user="dsreg_app", password="app-pw-1", database=dbname, autocommit=True
     ) as app:
-        assert call(app, "dsreg_get", "/missing")[0] == []
+        _, (sid, token) = call(app, "dsreg_session_open", "app", 5000, out=2)
+        call(app, "dsreg_heartbeat", sid, token, "/nodes/app", "v")  # dsreg_heartbeat was replaced
+        assert call(app, "dsreg_get", "/nodes/app")[0][0][1] == "v"

@@ -8,19 +8,24 @@ Revises:
 Create Date: 2026-11-25
 """
 
+from pathlib import Path
+
 from alembic import op
 
-from dsreg_db import sqlobjects
+from dsreg_db import ddl
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
+#: this revision's definitions, frozen when it was written
+FROZEN = Path(__file__).resolve().parent.parent / "frozen"
+
 
 def upgrade() -> None:
-    sqlobjects.upgrade(op, revision)
+    ddl.upgrade(op, revision, FROZEN)
 
 
 def downgrade() -> None:
-    sqlobjects.downgrade(op, revision)
+    ddl.downgrade(op, revision, FROZEN)

@@ -21,6 +21,10 @@ body: BEGIN
     IF LENGTH(p_path) <> CHAR_LENGTH(p_path) THEN
         CALL dsreg__raise(45002, CONCAT(p_arg, ': must be ASCII'));
     END IF;
+    -- checked on its own: '$' in the pattern below also matches before a final newline
+    IF p_path REGEXP '[^ -~]' THEN
+        CALL dsreg__raise(45002, CONCAT(p_arg, ': must not contain control characters'));
+    END IF;
     IF p_path NOT REGEXP '^(/[ -.0-~]+)+$' THEN
         CALL dsreg__raise(45002, CONCAT(p_arg, ': must be /-separated non-empty printable segments, no trailing /'));
     END IF;

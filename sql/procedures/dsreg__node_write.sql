@@ -3,7 +3,9 @@
 -- path is fixed from its creation to its deletion: writing a path owned by
 -- someone else raises 45005 and changes nothing. Every change logs an event
 -- (ADD or UPDATE) under a new revision. With only_if_changed (heartbeats) an
--- equal value writes nothing and takes no revision lock.
+-- equal value writes nothing and takes no revision lock. The value's size is
+-- checked only when it is written (45002; the caller's transaction rolls
+-- back): an unchanged heartbeat skips that settings lookup.
 -- The caller runs a transaction and, for a session, has already locked and
 -- verified the session row.
 CREATE PROCEDURE dsreg__node_write(
@@ -29,6 +31,7 @@ body: BEGIN
         END IF;
     END IF;
 
+    CALL dsreg__check_value(p_value);
     CALL dsreg__rev_lock(v_rev);
     SET v_found = FALSE;
     SELECT session_id, value, TRUE INTO v_owner, v_old, v_found

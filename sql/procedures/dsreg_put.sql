@@ -11,7 +11,9 @@ CREATE PROCEDURE dsreg_put(
 BEGIN
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
     CALL dsreg__check_path('p_path', p_path, FALSE);
-    CALL dsreg__check_value(p_value);
+    IF p_value IS NULL THEN
+        CALL dsreg__raise(45002, 'p_value: must not be NULL');
+    END IF;
     START TRANSACTION;
     IF p_session_id IS NOT NULL THEN
         CALL dsreg__session_touch(p_session_id, p_token);
