@@ -72,11 +72,18 @@ definer_option = click.option(
 @url_option
 @definer_option
 @click.argument("revision", default="head")
-def upgrade(url: str | None, definer: str | None, revision: str) -> None:
-    """Apply migrations up to REVISION (default: head)."""
+@click.option("--sql", "as_sql", is_flag=True, help="Print the SQL script instead (for the mysql/mariadb client).")
+def upgrade(url: str | None, definer: str | None, revision: str, as_sql: bool) -> None:
+    """Apply migrations up to REVISION (default: head); safe to run from several hosts at once.
+
+    With --sql, REVISION may be a range FROM:TO (e.g. 0001:head).
+    """
+    if as_sql:
+        click.echo(migrate.offline_sql(revision, definer=definer), nl=False)
+        return
     target = from_env(url)
-    migrate.upgrade(target, revision, definer=definer)
-    click.echo(f"at revision {migrate.current(target)}")
+    applied = migrate.upgrade(target, revision, definer=definer)
+    click.echo(f"applied {', '.join(applied) if applied else 'nothing'}; at revision {migrate.current(target)}")
 
 
 @main.command()

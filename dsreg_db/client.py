@@ -19,6 +19,7 @@ Retry rules (tenacity, exponential backoff with jitter, bounded by
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,15 +27,16 @@ from typing import Any, TypeVar
 import sqlalchemy.exc
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, Connection
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from dsreg_db.errors import Unavailable, translate
 from dsreg_db.urls import from_env, normalize
 
 log = logging.getLogger(__name__)
 
-#: the server rolled the call back: retrying cannot apply it twice
-ROLLED_BACK = frozenset({1205, 1213, 1305, 1047, 1053, 1927, 2003})
+#: the server rolled the call back (or never ran it): retrying cannot apply it twice.
+#: 1305/1370: during an upgrade a routine is briefly missing, then briefly not yet re-granted
+ROLLED_BACK = frozenset({1205, 1213, 1305, 1370, 1047, 1053, 1927, 2003})
 #: the connection broke mid-call: the outcome is unknown
 LOST = frozenset({2006, 2013, 2014, 2055, 4031})
 
@@ -95,6 +97,8 @@ class Client:
     ) -> None:
         self.url = from_env(url) if url is None or isinstance(url, str) else normalize(url)
         self.retry_seconds = retry_seconds
+        #: retries so far by MySQL error number (1213 = deadlock or Galera certification conflict)
+        self.retries: Counter[int] = Counter()
         self.engine = create_engine(
             self.url,
             isolation_level="AUTOCOMMIT",
@@ -114,13 +118,19 @@ class Client:
         self.engine.dispose()
 
     # -- plumbing ------------------------------------------------------
+    def _count_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        errno = _errno(exc) if exc is not None else None
+        self.retries[errno or 0] += 1
+        log.debug("retrying after error %s", errno)
+
     def run(self, work: Callable[[Connection], T], *, idempotent: bool = True) -> T:
         """Run ``work`` on a pooled connection, retrying transient failures."""
         retrying = Retrying(
             stop=stop_after_delay(self.retry_seconds),
             wait=wait_random_exponential(multiplier=0.05, max=1.0),
             retry=retry_if_exception(lambda exc: is_transient(exc, idempotent)),
-            before_sleep=lambda state: log.debug("retrying after %s", state.outcome and state.outcome.exception()),
+            before_sleep=self._count_retry,
             reraise=True,
         )
         try:

@@ -1,9 +1,11 @@
-"""Run the Alembic migrations programmatically (``dsreg upgrade`` and the tests)."""
+"""Run the Alembic migrations programmatically (``dsreg upgrade``, the tests, the demo)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -18,19 +20,19 @@ from dsreg_db.urls import normalize
 VERSION_TABLE = "dsreg_alembic_version"
 
 
-def config() -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+def config(root: Path = ROOT, output: io.StringIO | None = None) -> Config:
+    cfg = Config(str(root / "alembic.ini"), output_buffer=output)
+    cfg.set_main_option("script_location", str(root / "migrations"))
     cfg.attributes["configure_logging"] = False
     return cfg
 
 
 @contextmanager
-def _connected(url: str | URL, definer: str | None = None) -> Iterator[tuple[Config, Connection]]:
+def _connected(url: str | URL, definer: str | None, root: Path) -> Iterator[tuple[Config, Connection]]:
     engine = create_engine(normalize(url), poolclass=pool.NullPool)
     try:
         with engine.begin() as connection:
-            cfg = config()
+            cfg = config(root)
             cfg.attributes["connection"] = connection
             cfg.attributes["definer"] = definer
             yield cfg, connection
@@ -38,24 +40,36 @@ def _connected(url: str | URL, definer: str | None = None) -> Iterator[tuple[Con
         engine.dispose()
 
 
-def upgrade(url: str | URL, revision: str = "head", *, definer: str | None = None) -> None:
-    with _connected(url, definer) as (cfg, _):
+def upgrade(url: str | URL, revision: str = "head", *, definer: str | None = None, root: Path = ROOT) -> list[str]:
+    """Upgrade under the migration lock; returns the revisions this call applied (none if another did)."""
+    with _connected(url, definer, root) as (cfg, _):
         command.upgrade(cfg, revision)
+        return list(cfg.attributes.get("applied", []))
 
 
-def downgrade(url: str | URL, revision: str, *, definer: str | None = None) -> None:
-    with _connected(url, definer) as (cfg, _):
+def downgrade(url: str | URL, revision: str, *, definer: str | None = None, root: Path = ROOT) -> list[str]:
+    with _connected(url, definer, root) as (cfg, _):
         command.downgrade(cfg, revision)
+        return list(cfg.attributes.get("applied", []))
+
+
+def offline_sql(revision_range: str = "head", *, definer: str | None = None, root: Path = ROOT) -> str:
+    """The script ``alembic upgrade REVISION --sql`` prints, for the ``mysql``/``mariadb`` client."""
+    output = io.StringIO()
+    cfg = config(root, output)
+    cfg.attributes["definer"] = definer
+    command.upgrade(cfg, revision_range, sql=True)
+    return output.getvalue()
 
 
 def current(url: str | URL) -> str | None:
     """The revision the database is at, or None for an empty database."""
-    with _connected(url) as (_, connection):
+    with _connected(url, None, ROOT) as (_, connection):
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         return context.get_current_revision()
 
 
-def head() -> str:
-    found = ScriptDirectory.from_config(config()).get_current_head()
+def head(root: Path = ROOT) -> str:
+    found = ScriptDirectory.from_config(config(root)).get_current_head()
     assert found is not None
     return found

@@ -15,7 +15,9 @@ from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import Connection
 
+from dsreg_db.migration_lock import migration_lock
 from dsreg_db.urls import from_env
 
 VERSION_TABLE = "dsreg_alembic_version"
@@ -35,24 +37,38 @@ def _url() -> str:
     return from_env(explicit).render_as_string(hide_password=False)
 
 
+def _record(ctx: object, step: object, heads: object, run_args: object) -> None:
+    """Which revisions this run applied (``dsreg upgrade`` prints them)."""
+    config.attributes.setdefault("applied", []).append(getattr(step, "up_revision_id", None) or "?")
+
+
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), literal_binds=True, version_table=VERSION_TABLE, dsreg_definer=_definer())
+    """``--sql``: no connection; the URL only picks the dialect."""
+    explicit = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get("DSREG_URL")
+    url = from_env(explicit).render_as_string(hide_password=False) if explicit else "mysql+pymysql://localhost/"
+    context.configure(url=url, literal_binds=True, version_table=VERSION_TABLE, dsreg_definer=_definer())
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _run(connection: Connection) -> None:
+    # one migrator at a time: several hosts may run `dsreg upgrade` at once during a deploy
+    with migration_lock(connection.engine):
+        context.configure(
+            connection=connection, version_table=VERSION_TABLE, dsreg_definer=_definer(), on_version_apply=_record
+        )
+        with context.begin_transaction():
+            context.run_migrations()
 
 
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, version_table=VERSION_TABLE, dsreg_definer=_definer())
-        with context.begin_transaction():
-            context.run_migrations()
+        _run(connection)
         return
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, version_table=VERSION_TABLE, dsreg_definer=_definer())
-        with context.begin_transaction():
-            context.run_migrations()
+        _run(connection)
 
 
 if context.is_offline_mode():

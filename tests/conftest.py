@@ -83,16 +83,17 @@ def server() -> Iterator[ServerInfo]:
 
 
 @pytest.fixture
-def make_db(server: ServerInfo) -> Iterator[Callable[[], str]]:
-    """Factory of fresh databases migrated to head; all dropped after the test."""
+def make_db(server: ServerInfo) -> Iterator[Callable[..., str]]:
+    """Factory of fresh databases, migrated to head unless ``migrated=False``; all dropped after the test."""
     made: list[str] = []
 
-    def make() -> str:
+    def make(migrated: bool = True) -> str:
         name = f"dsreg_t_{uuid.uuid4().hex[:12]}"
         with server.connect() as conn, conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE `{name}`")
         made.append(name)
-        migrate.upgrade(server.url(name))
+        if migrated:
+            migrate.upgrade(server.url(name))
         return name
 
     yield make

@@ -11,7 +11,9 @@ from tests.sqlcall import query
 
 
 def _norm(text: str | None) -> str:
-    return re.sub(r"\s+", " ", text or "").strip()
+    """Bodies without `-- ` comments (the mysql/mariadb clients strip them from scripts), whitespace folded."""
+    without = re.sub(r"--\s[^\n]*", "", text or "")
+    return re.sub(r"\s+", " ", without).strip()
 
 
 def dump(conn: pymysql.Connection, schema: str) -> dict[str, Any]:
@@ -22,7 +24,8 @@ def dump(conn: pymysql.Connection, schema: str) -> dict[str, Any]:
             SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE,
                    COLUMN_DEFAULT, CHARACTER_SET_NAME, COLLATION_NAME, EXTRA
             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s
-              AND TABLE_NAME <> 'dsreg_alembic_version' ORDER BY TABLE_NAME, ORDINAL_POSITION""",
+              AND TABLE_NAME NOT IN ('dsreg_alembic_version', 'dsreg_migration_lock')
+            ORDER BY TABLE_NAME, ORDINAL_POSITION""",
             schema,
         ),
         "indexes": query(
@@ -30,7 +33,8 @@ def dump(conn: pymysql.Connection, schema: str) -> dict[str, Any]:
             """
             SELECT TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE
             FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s
-              AND TABLE_NAME <> 'dsreg_alembic_version' ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX""",
+              AND TABLE_NAME NOT IN ('dsreg_alembic_version', 'dsreg_migration_lock')
+            ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX""",
             schema,
         ),
         "routines": [

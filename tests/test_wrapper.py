@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pymysql
 import pytest
 
 from dsreg_db import (
@@ -147,3 +148,21 @@ def test_concurrent_registers_from_threads(db_url: str) -> None:
         assert errors == []
         assert registry.children("/nodes/worker") == sorted(f"w{i}" for i in range(8))
         assert {registry.get(f"/nodes/worker/w{i}").value for i in range(8)} == {"19"}  # type: ignore[union-attr]
+
+
+def test_a_routine_missing_for_a_moment_is_retried(db_url: str, admin: pymysql.Connection) -> None:
+    """What an online upgrade looks like to a client: DROP PROCEDURE, then CREATE a moment later (error 1305)."""
+    from dsreg_db import sqlobjects
+
+    get = next(o for o in sqlobjects.load(sqlobjects.SQL_DIR) if o.name == "dsreg_get")
+    with Registry(db_url) as registry:
+        registry.put("/x", "1")
+        query(admin, "DROP PROCEDURE dsreg_get")
+        timer = threading.Timer(0.5, lambda: query(admin, get.statements()[0]))
+        timer.start()
+        started = time.monotonic()
+        node = registry.get("/x")
+        timer.join()
+        assert node is not None and node.value == "1"
+        assert time.monotonic() - started >= 0.5
+        assert registry.client.retries[1305] >= 1
