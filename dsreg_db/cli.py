@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 import sqlalchemy.exc
 
-from dsreg_db import admin, doctor, grants, migrate
+from dsreg_db import admin, apidoc, doctor, grants, migrate
 from dsreg_db import bench as bench_module
 from dsreg_db import demo as demo_module
 from dsreg_db import revision as revision_module
@@ -102,6 +102,20 @@ def downgrade(url: str | None, definer: str | None, revision: str) -> None:
 def current(url: str | None) -> None:
     """Print the database's revision and the head revision."""
     click.echo(f"current: {migrate.current(from_env(url)) or 'base'}  head: {migrate.head()}")
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Exit 1 if docs/sql-api.md is out of date instead of writing it.")
+def docs(check: bool) -> None:
+    """Write docs/sql-api.md from the header comments in sql/ (run in a checkout)."""
+    text = apidoc.render()
+    if check:
+        if not apidoc.DOC.exists() or apidoc.DOC.read_text() != text:
+            raise click.ClickException(f"{apidoc.DOC} is out of date: run dsreg docs")
+        return
+    apidoc.DOC.parent.mkdir(exist_ok=True)
+    apidoc.DOC.write_text(text)
+    click.echo(f"wrote {apidoc.DOC}")
 
 
 @main.command()

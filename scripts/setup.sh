@@ -18,6 +18,12 @@ if ! command -v mariadbd >/dev/null && ! command -v mysqld >/dev/null \
     apt_install mariadb-server mariadb-client
 fi
 
+if [ "${1:-}" = "--test" ]; then
+    # the Java client's tests compile it with javac against Debian's JDBC driver
+    command -v javac >/dev/null || apt_install default-jdk-headless
+    [ -e /usr/share/java/mariadb-java-client.jar ] || apt_install libmariadb-java
+fi
+
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv 2>/dev/null || { apt_install python3-venv; python3 -m venv .venv; }
 fi
