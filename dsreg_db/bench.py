@@ -28,12 +28,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pymysql
-from sqlalchemy.engine import make_url
 
 from dsreg_db import migrate
 from dsreg_db.registry import Registry
 from dsreg_db.server import LocalServer
-from dsreg_db.urls import normalize
+from dsreg_db.urls import pymysql_params
 from dsreg_db.watch import WatchEvent
 
 WORKLOADS = ("raw_update", "hb_same", "hb_change", "client_txn")
@@ -71,17 +70,6 @@ class Report:
 
 def _connect(params: dict[str, Any]) -> pymysql.Connection:
     return pymysql.connect(autocommit=True, **params)
-
-
-def _params(url: str) -> dict[str, Any]:
-    u = make_url(str(normalize(url)))
-    return {
-        "host": u.host or "127.0.0.1",
-        "port": u.port or 3306,
-        "user": u.username or "root",
-        "password": u.password or "",
-        "database": u.database,
-    }
 
 
 def _worker(params: dict[str, Any], workload: str, index: int, seconds: float, start_at: float, queue: Any) -> None:
@@ -140,7 +128,7 @@ def _worker(params: dict[str, Any], workload: str, index: int, seconds: float, s
 
 
 def run_workload(url: str, workload: str, clients: int, seconds: float) -> Result:
-    params = _params(url)
+    params = pymysql_params(url)
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     start_at = time.time() + 1.0 + 0.05 * clients  # every process connected and ready before the clock starts
@@ -184,7 +172,7 @@ def watch_delay(url: str, seconds: float, poll: float = 0.25) -> tuple[float, fl
 
 
 @contextmanager
-def _target(url: str | None) -> Iterator[str]:
+def target(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
@@ -200,9 +188,9 @@ def run(
     out: Callable[[str], None] = print,
     workloads: tuple[str, ...] = WORKLOADS,
 ) -> Report:
-    with _target(url) as target:
-        migrate.upgrade(target)
-        with _connect(_params(target)) as conn, conn.cursor() as cur:
+    with target(url) as db:
+        migrate.upgrade(db)
+        with _connect(pymysql_params(db)) as conn, conn.cursor() as cur:
             cur.execute("SELECT VERSION()")
             (version,) = cur.fetchone()  # type: ignore[misc]
             cur.execute("DROP TABLE IF EXISTS dsreg_bench_raw")
@@ -211,17 +199,17 @@ def run(
         report = Report(server=str(version))
         try:
             for workload in workloads:
-                result = run_workload(target, workload, clients, seconds)
+                result = run_workload(db, workload, clients, seconds)
                 report.results.append(result)
                 out(
                     f"{workload:<11} {clients:>3} clients  {result.ops_per_s:>9.0f} ops/s  "
                     f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms"
                 )
-            p50, p99 = watch_delay(target, seconds)
+            p50, p99 = watch_delay(db, seconds)
             report.watch_p50_ms, report.watch_p99_ms, report.watch_poll_ms = p50, p99, 250.0
             out(f"watch delivery after commit: p50 {p50:.0f} ms, p99 {p99:.0f} ms (poll interval 250 ms)")
         finally:
-            with _connect(_params(target)) as conn, conn.cursor() as cur:
+            with _connect(pymysql_params(db)) as conn, conn.cursor() as cur:
                 cur.execute("DROP TABLE IF EXISTS dsreg_bench_raw")
     by = {r.workload: r.ops_per_s for r in report.results}
     if "raw_update" in by:

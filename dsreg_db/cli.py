@@ -23,6 +23,7 @@ from dsreg_db import admin, apidoc, doctor, grants, migrate
 from dsreg_db import bench as bench_module
 from dsreg_db import demo as demo_module
 from dsreg_db import revision as revision_module
+from dsreg_db import torture as torture_module
 from dsreg_db.client import Client
 from dsreg_db.errors import DsregError
 from dsreg_db.metrics import exposition
@@ -321,6 +322,32 @@ def bench(url: str | None, clients: int, seconds: float, json_path: str | None) 
     report = bench_module.run(url, clients=clients, seconds=seconds, out=click.echo)
     if json_path:
         bench_module.write_json(report, json_path)
+
+
+@main.command()
+@click.option("--url", envvar="DSREG_URL", help="Run against this database instead of a throwaway server.")
+@click.option("--clients", default=50, show_default=True)
+@click.option("--ttl", default=3.0, show_default=True, help="Session lease, seconds.")
+@click.option("--seconds", default=30.0, show_default=True)
+@click.option("--control/--no-control", default=True, help="Also run the DolphinScheduler 3.1 replica.")
+@click.option("--skew", default=5.0, show_default=True, help="Clock skew of one control client, seconds.")
+@click.option("--json", "as_json", is_flag=True)
+def torture(
+    url: str | None, clients: int, ttl: float, seconds: float, control: bool, skew: float, as_json: bool
+) -> None:
+    """Heartbeat/reap torture with a loss and zombie checker; dsreg next to the DolphinScheduler 3.1 replica."""
+    reports = torture_module.compare(
+        url, clients=clients, ttl_ms=int(ttl * 1000), seconds=seconds, control=control, skew_s=skew
+    )
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
+        return
+    for r in reports:
+        click.echo(
+            f"{r.system:<6} clients {r.clients}  heartbeats {r.heartbeats}  max stall {r.max_stall_ms} ms  "
+            f"losses {r.losses} ({r.lost_clients} clients)  zombies {r.zombies}  long stalls {r.long_stalls} "
+            f"(told expired: {r.long_stalls_reported})  samples {r.samples}"
+        )
 
 
 @main.command()

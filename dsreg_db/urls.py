@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
@@ -29,3 +30,15 @@ def from_env(url: str | None = None) -> URL:
     if not chosen:
         raise NoUrl(f"no database URL: pass --url or set {ENV_URL}")
     return normalize(chosen)
+
+
+def pymysql_params(url: str | URL) -> dict[str, Any]:
+    """Keyword arguments for ``pymysql.connect`` (the load generators use raw connections)."""
+    u = normalize(url)
+    return {
+        "host": u.host or "127.0.0.1",
+        "port": u.port or 3306,
+        "user": u.username or "root",
+        "password": u.password or "",
+        "database": u.database,
+    }

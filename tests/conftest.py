@@ -26,7 +26,7 @@ from dsreg_db.server import LocalServer
 
 #: the tests' private server trades durability against an OS crash (not a
 #: mysqld crash: kill -9 keeps every commit) for speed
-FAST = ("--innodb-flush-log-at-trx-commit=2",)
+FAST: tuple[str, ...] = ("--innodb-flush-log-at-trx-commit=2",)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,327 @@
+"""``dsreg torture``: many heartbeating clients, random stalls, everyone reaping -- and a checker.
+
+N clients (threads, one connection each) each hold a session and one
+ephemeral node and heartbeat every ttl/3. Each client sometimes stalls like
+a GC pause (up to ttl - 2 x interval: it must survive that), rarely for
+longer than the ttl (it must then be expired *and told so*), and after every
+heartbeat calls the reaper, as every DolphinScheduler node runs its cleanup.
+An independent checker samples the node table and counts:
+
+* a **loss**: a client whose last successful heartbeat is younger than
+  ttl - interval has no node row (a live registration missing);
+* a **zombie**: a node that outlives its session's lease by more than one
+  reaper interval (1 s). For dsreg the lease is the server's ``expires_at``
+  (so leases the stall grace extended during a database outage count as
+  alive); for the control, whose lease is only in the clients' heads, a row
+  whose client's last heartbeat is older than the window + 1 s + the
+  checker's own period.
+
+``system="ds31"`` drives a faithful replica of DolphinScheduler 3.1's MySQL
+registry instead (the control): the client's clock in ``last_term``, every
+client deleting rows older than *its own* clock minus the window, a
+heartbeat ``UPDATE ... WHERE id IN (...)`` that never re-creates a deleted
+row, registration by SELECT-then-INSERT. One client's clock is skewed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pymysql
+
+from dsreg_db.urls import pymysql_params
+
+log = logging.getLogger(__name__)
+
+DS31_TABLE = """
+CREATE TABLE IF NOT EXISTS t_ds_mysql_registry_data (
+    id               BIGINT       NOT NULL AUTO_INCREMENT,
+    `key`            VARCHAR(256) NOT NULL,
+    data             TEXT         NOT NULL,
+    type             TINYINT      NOT NULL,
+    last_term        BIGINT       NOT NULL,
+    create_time      TIMESTAMP    NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    last_update_time TIMESTAMP    NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (id),
+    UNIQUE KEY uk_t_ds_mysql_registry_data_key (`key`)
+) ENGINE = InnoDB"""
+EPHEMERAL = 1
+
+
+@dataclass
+class Report:
+    system: str
+    clients: int
+    seconds: float
+    ttl_ms: int
+    heartbeats: int = 0
+    failed_heartbeats: int = 0
+    max_stall_ms: int = 0
+    long_stalls: int = 0  # stalls longer than the ttl followed by another heartbeat: the session must expire
+    expired_reported: int = 0  # heartbeats answered 45001 (the client re-opened and re-registered)
+    long_stalls_reported: int = 0  # long stalls whose next heartbeat was told 45001 (should equal long_stalls)
+    losses: int = 0
+    zombies: int = 0
+    lost_clients: int = 0  # distinct clients that were ever found live without their row
+    samples: int = 0
+    skewed_clock_s: float = 0.0
+    loss_examples: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Client:
+    index: int
+    path: str
+    last_ok: float = 0.0  # monotonic time the last successful heartbeat returned
+    clock_skew_s: float = 0.0
+    long_stall: bool = False  # the last stall was longer than the ttl
+
+
+class Torture:
+    def __init__(
+        self,
+        params: dict[str, Any],
+        *,
+        system: str = "dsreg",
+        clients: int = 50,
+        ttl_ms: int = 3000,
+        seconds: float = 20.0,
+        stall_chance: float = 0.05,
+        long_stall_chance: float = 0.01,
+        skew_s: float = 5.0,
+        seed: int | None = None,
+    ) -> None:
+        self.params = params
+        self.system = system
+        self.ttl = ttl_ms / 1000
+        self.interval = self.ttl / 3
+        self.seconds = seconds
+        self.stall_chance = stall_chance
+        self.long_stall_chance = long_stall_chance
+        self.rnd = random.Random(seed)
+        self.report = Report(system, clients, seconds, ttl_ms, skewed_clock_s=skew_s if system == "ds31" else 0.0)
+        self.clients = [_Client(i, f"/nodes/worker/torture-{i}") for i in range(clients)]
+        if system == "ds31" and clients:
+            self.clients[0].clock_skew_s = skew_s  # one node's clock runs ahead, as in real fleets
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def _connect(self) -> pymysql.Connection:
+        return pymysql.connect(autocommit=True, connect_timeout=5, read_timeout=30, **self.params)
+
+    # -- one client ------------------------------------------------------------
+    def _stall(self, c: _Client) -> None:
+        r = self.rnd.random()
+        if r < self.long_stall_chance:
+            pause = self.rnd.uniform(self.ttl + 0.5, self.ttl + 1.5)
+            c.long_stall = True
+        elif r < self.long_stall_chance + self.stall_chance:
+            pause = self.rnd.uniform(0, self.ttl - 2 * self.interval)
+        else:
+            return
+        with self._lock:
+            self.report.max_stall_ms = max(self.report.max_stall_ms, int(pause * 1000))
+        time.sleep(pause)
+
+    def _run_dsreg(self, c: _Client) -> None:
+        conn = self._connect()
+        cur = conn.cursor()
+
+        def open_session() -> tuple[int, str]:
+            cur.execute("CALL dsreg_session_open(%s, %s, @s, @t)", (c.path, int(self.ttl * 1000)))
+            cur.execute("SELECT @s, @t")
+            sid, token = cur.fetchone()  # type: ignore[misc]
+            return int(sid), str(token)
+
+        sid, token = open_session()
+        while not self._stop.is_set():
+            long_stall, c.long_stall = c.long_stall, False
+            with self._lock:
+                self.report.long_stalls += long_stall
+            try:
+                cur.execute("CALL dsreg_heartbeat(%s, %s, %s, %s)", (sid, token, c.path, "{}"))
+                c.last_ok = time.monotonic()
+                with self._lock:
+                    self.report.heartbeats += 1
+                cur.execute("CALL dsreg_reap(@r)")  # every node cleans, as in DolphinScheduler
+            except pymysql.err.MySQLError as exc:
+                if getattr(exc, "sqlstate", None) == "45001":  # expired: told so; re-open and re-register
+                    c.last_ok = 0.0  # a new registration: neither a loss nor a zombie until its first beat
+                    with self._lock:
+                        self.report.expired_reported += 1
+                        self.report.long_stalls_reported += long_stall
+                    sid, token = open_session()
+                    continue
+                with self._lock:
+                    self.report.failed_heartbeats += 1
+                conn = self._reconnect(conn)
+                cur = conn.cursor()
+            self._stall(c)
+            self._stop.wait(self.interval)
+        with contextlib.suppress(pymysql.err.MySQLError):
+            cur.execute("CALL dsreg_session_close(%s, %s)", (sid, token))
+        conn.close()
+
+    def _run_ds31(self, c: _Client) -> None:
+        conn = self._connect()
+        cur = conn.cursor()
+
+        def now_ms() -> int:  # System.currentTimeMillis() on this node
+            return int((time.time() + c.clock_skew_s) * 1000)
+
+        # insertOrUpdateEphemeralData: SELECT, then INSERT or UPDATE (not atomic)
+        cur.execute("SELECT id FROM t_ds_mysql_registry_data WHERE `key` = %s", (c.path,))
+        row = cur.fetchone()
+        if row is None:
+            cur.execute(
+                "INSERT INTO t_ds_mysql_registry_data (`key`, data, type, last_term) VALUES (%s, %s, %s, %s)",
+                (c.path, "{}", EPHEMERAL, now_ms()),
+            )
+            row_id = cur.lastrowid
+        else:
+            row_id = row[0]
+            cur.execute(
+                "UPDATE t_ds_mysql_registry_data SET data = %s, last_term = %s WHERE id = %s", ("{}", now_ms(), row_id)
+            )
+        window_ms = int(self.ttl * 1000)
+        while not self._stop.is_set():
+            long_stall, c.long_stall = c.long_stall, False
+            with self._lock:
+                self.report.long_stalls += long_stall
+            try:
+                # EphemeralDateManager: heartbeat by id; 0 rows updated is only a warning, never a re-insert
+                cur.execute("UPDATE t_ds_mysql_registry_data SET last_term = %s WHERE id IN (%s)", (now_ms(), row_id))
+                c.last_ok = time.monotonic()
+                with self._lock:
+                    self.report.heartbeats += 1
+                # ... and every node deletes what is old by *its own* clock
+                cur.execute(
+                    "DELETE FROM t_ds_mysql_registry_data WHERE last_term < %s AND type = %s",
+                    (now_ms() - window_ms, EPHEMERAL),
+                )
+            except pymysql.err.MySQLError:
+                with self._lock:
+                    self.report.failed_heartbeats += 1
+                conn = self._reconnect(conn)
+                cur = conn.cursor()
+            self._stall(c)
+            self._stop.wait(self.interval)
+        conn.close()
+
+    def _reconnect(self, conn: pymysql.Connection) -> pymysql.Connection:
+        with contextlib.suppress(pymysql.err.Error):
+            conn.close()
+        while not self._stop.is_set():
+            try:
+                return self._connect()
+            except pymysql.err.MySQLError:
+                time.sleep(0.2)
+        return self._connect()
+
+    # -- the checker -------------------------------------------------------------
+    def _present(self, cur: Any) -> tuple[set[str], int | None]:
+        """Paths present, and (dsreg only) how many nodes outlive their session's lease by over 1 s."""
+        if self.system == "dsreg":
+            cur.execute(
+                "SELECT n.path, s.id IS NULL OR s.expires_at < UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
+                "FROM dsreg_node n LEFT JOIN dsreg_session s ON s.id = n.session_id WHERE n.path LIKE %s",
+                ("/nodes/worker/torture-%",),
+            )
+            rows = cur.fetchall()
+            return {r[0].decode() for r in rows}, sum(int(r[1]) for r in rows)
+        cur.execute("SELECT `key` FROM t_ds_mysql_registry_data WHERE type = %s", (EPHEMERAL,))
+        return {r[0] for r in cur.fetchall()}, None
+
+    def _check(self) -> None:
+        period = 0.05
+        lost: set[int] = set()
+        conn = self._connect()
+        cur = conn.cursor()
+        while not self._stop.is_set():
+            before = {c.index: c.last_ok for c in self.clients}  # read first: these beats committed before the sample
+            try:
+                present, overdue = self._present(cur)
+            except pymysql.err.MySQLError:
+                conn = self._reconnect(conn)
+                cur = conn.cursor()
+                continue
+            now = time.monotonic()
+            with self._lock:
+                self.report.samples += 1
+                for c in self.clients:
+                    age = now - before[c.index]
+                    if before[c.index] and age < self.ttl - self.interval and c.path not in present:
+                        self.report.losses += 1
+                        lost.add(c.index)
+                        self.report.lost_clients = len(lost)
+                        if len(self.report.loss_examples) < 5:
+                            self.report.loss_examples.append(f"{c.path}: last beat {age:.2f} s ago, no row")
+                    if (
+                        overdue is None
+                        and before[c.index]
+                        and age > self.ttl + 1.0 + 2 * period + 0.25
+                        and c.path in present
+                    ):
+                        self.report.zombies += 1
+                if overdue:
+                    self.report.zombies += overdue
+            time.sleep(period)
+        conn.close()
+
+    # -- run ---------------------------------------------------------------------
+    def run(self, during: Callable[[], None] | None = None) -> Report:
+        if self.system == "ds31":
+            with self._connect() as conn, conn.cursor() as cur:
+                cur.execute(DS31_TABLE)
+                cur.execute("DELETE FROM t_ds_mysql_registry_data")
+        target = self._run_dsreg if self.system == "dsreg" else self._run_ds31
+        threads = [threading.Thread(target=target, args=(c,), daemon=True) for c in self.clients]
+        for t in threads:
+            t.start()
+        time.sleep(self.interval)  # every client registered before the checker judges
+        checker = threading.Thread(target=self._check, daemon=True)
+        checker.start()
+        if during is not None:
+            during()
+        self._stop.wait(self.seconds)
+        self._stop.set()
+        checker.join()
+        for t in threads:
+            t.join(30)
+        log.info("torture %s: %s", self.system, self.report)
+        return self.report
+
+
+def compare(
+    url: str | None,
+    *,
+    clients: int = 50,
+    ttl_ms: int = 3000,
+    seconds: float = 30.0,
+    control: bool = True,
+    skew_s: float = 5.0,
+) -> list[Report]:
+    """dsreg, then the DolphinScheduler 3.1 replica, on the same server (a throwaway one by default)."""
+    from dsreg_db import migrate
+    from dsreg_db.bench import target
+
+    reports = []
+    with target(url) as db:
+        migrate.upgrade(db)
+        params = pymysql_params(db)
+        reports.append(Torture(params, clients=clients, ttl_ms=ttl_ms, seconds=seconds).run())
+        if control:
+            reports.append(
+                Torture(params, system="ds31", clients=clients, ttl_ms=ttl_ms, seconds=seconds, skew_s=skew_s).run()
+            )
+    return reports
