@@ -19,6 +19,7 @@ Retry rules (tenacity, exponential backoff with jitter, bounded by
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from sqlalchemy.engine import URL, Connection
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from dsreg_db.errors import Unavailable, translate
-from dsreg_db.urls import from_env, normalize
+from dsreg_db.urls import ENV_URL, from_env, normalize, split_hosts
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,9 @@ class Client:
         connect_timeout: int = 5,
         read_timeout: int = 30,
     ) -> None:
+        raw = url if url is not None else os.environ.get(ENV_URL)
         self.url = from_env(url) if url is None or isinstance(url, str) else normalize(url)
+        self.hosts = split_hosts(raw)[1] if isinstance(raw, str) else []
         self.retry_seconds = retry_seconds
         #: retries so far by MySQL error number (1213 = deadlock or Galera certification conflict)
         self.retries: Counter[int] = Counter()

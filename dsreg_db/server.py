@@ -84,7 +84,7 @@ class LocalServer:
         )
 
     # -- lifecycle -----------------------------------------------------
-    def _initialize(self) -> None:
+    def initialize(self) -> None:
         self.datadir.mkdir(parents=True)
         assert self._daemon is not None
         if self._mariadb:
@@ -107,7 +107,7 @@ class LocalServer:
 
     def start(self, timeout: float = 60.0) -> None:
         if not self.datadir.exists():
-            self._initialize()
+            self.initialize()
         assert self._daemon is not None
         args = [
             self._daemon,
@@ -140,10 +140,19 @@ class LocalServer:
                     self.kill()
                     raise ServerFailed(f"server not ready after {timeout:.0f} s: {self.error_log_tail()}") from None
                 time.sleep(0.05)
-        with conn, conn.cursor() as cur:
-            # root over TCP: skip-name-resolve means 127.0.0.1 is not 'localhost'
-            cur.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'")
-            cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+        with conn:
+            while True:
+                try:
+                    with conn.cursor() as cur:
+                        # root over TCP: skip-name-resolve means 127.0.0.1 is not 'localhost'
+                        cur.execute("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'")
+                        cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+                    break
+                except pymysql.err.OperationalError as exc:
+                    # a Galera node that is still joining answers 1047 until it is synced
+                    if exc.args[0] != 1047 or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
         log.info("local server up on 127.0.0.1:%d (datadir %s)", self.port, self.datadir)
 
     def stop(self, timeout: float = 30.0) -> None:

@@ -10,11 +10,13 @@ An independent checker samples the node table and counts:
 * a **loss**: a client whose last successful heartbeat is younger than
   ttl - interval has no node row (a live registration missing);
 * a **zombie**: a node that outlives its session's lease by more than one
-  reaper interval (1 s). For dsreg the lease is the server's ``expires_at``
-  (so leases the stall grace extended during a database outage count as
-  alive); for the control, whose lease is only in the clients' heads, a row
-  whose client's last heartbeat is older than the window + 1 s + the
-  checker's own period.
+  reaper interval (1 s). For dsreg that is judged on the server: a node
+  without a session, or whose session's ``expires_at`` is more than 1 s
+  older than the last recorded reaper run (while the database itself
+  stalls -- a restart, a Galera view change -- no reaper can run and a lease
+  is not over yet: the stall grace extends it). For the control, whose lease
+  is only in the clients' heads, a row whose client's last heartbeat is
+  older than the window + 1 s + the checker's own period.
 
 ``system="ds31"`` drives a faithful replica of DolphinScheduler 3.1's MySQL
 registry instead (the control): the client's clock in ``last_term``, every
@@ -63,6 +65,7 @@ class Report:
     ttl_ms: int
     heartbeats: int = 0
     failed_heartbeats: int = 0
+    conflicts: int = 0  # deadlocks / Galera certification conflicts (1213), retried
     max_stall_ms: int = 0
     long_stalls: int = 0  # stalls longer than the ttl followed by another heartbeat: the session must expire
     expired_reported: int = 0  # heartbeats answered 45001 (the client re-opened and re-registered)
@@ -85,6 +88,7 @@ class _Client:
     last_ok: float = 0.0  # monotonic time the last successful heartbeat returned
     clock_skew_s: float = 0.0
     long_stall: bool = False  # the last stall was longer than the ttl
+    failovers: int = 0
 
 
 class Torture:
@@ -100,8 +104,10 @@ class Torture:
         long_stall_chance: float = 0.01,
         skew_s: float = 5.0,
         seed: int | None = None,
+        hosts: list[tuple[str, int]] | None = None,
     ) -> None:
         self.params = params
+        self.hosts = hosts or []  # cluster nodes: clients spread over them and fail over
         self.system = system
         self.ttl = ttl_ms / 1000
         self.interval = self.ttl / 3
@@ -116,8 +122,11 @@ class Torture:
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
-    def _connect(self) -> pymysql.Connection:
-        return pymysql.connect(autocommit=True, connect_timeout=5, read_timeout=30, **self.params)
+    def _connect(self, c: _Client | None = None) -> pymysql.Connection:
+        params = dict(self.params)
+        if self.hosts and c is not None:
+            params["host"], params["port"] = self.hosts[(c.index + c.failovers) % len(self.hosts)]
+        return pymysql.connect(autocommit=True, connect_timeout=2, read_timeout=30, **params)
 
     # -- one client ------------------------------------------------------------
     def _stall(self, c: _Client) -> None:
@@ -134,7 +143,7 @@ class Torture:
         time.sleep(pause)
 
     def _run_dsreg(self, c: _Client) -> None:
-        conn = self._connect()
+        conn = self._connect(c)
         cur = conn.cursor()
 
         def open_session() -> tuple[int, str]:
@@ -162,9 +171,13 @@ class Torture:
                         self.report.long_stalls_reported += long_stall
                     sid, token = open_session()
                     continue
+                if exc.args and exc.args[0] == 1213:  # certification conflict: rolled back, retry at once
+                    with self._lock:
+                        self.report.conflicts += 1
+                    continue
                 with self._lock:
                     self.report.failed_heartbeats += 1
-                conn = self._reconnect(conn)
+                conn = self._reconnect(conn, c)
                 cur = conn.cursor()
             self._stall(c)
             self._stop.wait(self.interval)
@@ -173,7 +186,7 @@ class Torture:
         conn.close()
 
     def _run_ds31(self, c: _Client) -> None:
-        conn = self._connect()
+        conn = self._connect(c)
         cur = conn.cursor()
 
         def now_ms() -> int:  # System.currentTimeMillis() on this node
@@ -212,29 +225,32 @@ class Torture:
             except pymysql.err.MySQLError:
                 with self._lock:
                     self.report.failed_heartbeats += 1
-                conn = self._reconnect(conn)
+                conn = self._reconnect(conn, c)
                 cur = conn.cursor()
             self._stall(c)
             self._stop.wait(self.interval)
         conn.close()
 
-    def _reconnect(self, conn: pymysql.Connection) -> pymysql.Connection:
+    def _reconnect(self, conn: pymysql.Connection, c: _Client | None = None) -> pymysql.Connection:
         with contextlib.suppress(pymysql.err.Error):
             conn.close()
         while not self._stop.is_set():
+            if c is not None:
+                c.failovers += 1  # with several hosts: try the next node
             try:
-                return self._connect()
+                return self._connect(c)
             except pymysql.err.MySQLError:
                 time.sleep(0.2)
-        return self._connect()
+        return self._connect(c)
 
     # -- the checker -------------------------------------------------------------
     def _present(self, cur: Any) -> tuple[set[str], int | None]:
         """Paths present, and (dsreg only) how many nodes outlive their session's lease by over 1 s."""
         if self.system == "dsreg":
             cur.execute(
-                "SELECT n.path, s.id IS NULL OR s.expires_at < UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
-                "FROM dsreg_node n LEFT JOIN dsreg_session s ON s.id = n.session_id WHERE n.path LIKE %s",
+                "SELECT n.path, s.id IS NULL OR s.expires_at < r.last_run_at - INTERVAL 1 SECOND "
+                "FROM dsreg_node n LEFT JOIN dsreg_session s ON s.id = n.session_id "
+                "JOIN dsreg_reaper r ON r.id = 1 WHERE n.path LIKE %s",
                 ("/nodes/worker/torture-%",),
             )
             rows = cur.fetchall()

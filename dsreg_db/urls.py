@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from sqlalchemy.engine import URL, make_url
@@ -14,9 +15,31 @@ class NoUrl(ValueError):
     """No database URL was given."""
 
 
+_MULTI = re.compile(r"^(?P<head>[^:/]+://(?:[^@/]*@)?)(?P<hosts>[^/?]+)(?P<tail>.*)$")
+
+
+def split_hosts(url: str | URL) -> tuple[str | URL, list[tuple[str, int]]]:
+    """``mysql://u@h1:3306,h2:3307/db`` -> (the URL with h1 only, [(h1, 3306), (h2, 3307)]).
+
+    Several hosts name the nodes of one Galera / InnoDB Cluster: the client
+    connects to the first that answers, starting from a random one.
+    """
+    if not isinstance(url, str):
+        return url, []
+    m = _MULTI.match(url)
+    if m is None or "," not in m.group("hosts"):
+        return url, []
+    hosts = []
+    for item in m.group("hosts").split(","):
+        host, _, port = item.partition(":")
+        hosts.append((host, int(port or 3306)))
+    first = f"{hosts[0][0]}:{hosts[0][1]}"
+    return m.group("head") + first + m.group("tail"), hosts
+
+
 def normalize(url: str | URL) -> URL:
     """``mysql://``, ``mariadb://`` and ``mysql+pymysql://`` all mean PyMySQL."""
-    parsed = make_url(url)
+    parsed = make_url(split_hosts(url)[0])
     if parsed.get_backend_name() in ("mysql", "mariadb"):
         parsed = parsed.set(drivername="mysql+pymysql")
     else:

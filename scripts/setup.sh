@@ -22,6 +22,8 @@ if [ "${1:-}" = "--test" ]; then
     # the Java client's tests compile it with javac against Debian's JDBC driver
     command -v javac >/dev/null || apt_install default-jdk-headless
     [ -e /usr/share/java/mariadb-java-client.jar ] || apt_install libmariadb-java
+    # the Galera tests start a 3-node cluster on loopback (rsync state transfer)
+    { [ -e /usr/lib/galera/libgalera_smm.so ] && command -v rsync >/dev/null; } || apt_install galera-4 rsync
 fi
 
 if [ ! -x .venv/bin/python ]; then
