@@ -210,7 +210,7 @@ def _run(server: ServerInfo, make_db: Callable[[], str], examples: int, steps: i
                 max_examples=examples,
                 stateful_step_count=steps,
                 deadline=None,
-                derandomize=not os.environ.get("CI"),
+                derandomize=not os.environ.get("DSREG_FUZZ_RANDOM"),  # reproducible by default; set it to explore
                 suppress_health_check=list(HealthCheck),
             ),
         )
