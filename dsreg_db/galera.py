@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -31,6 +32,25 @@ def provider() -> str:
     if found is None:
         raise ServerNotFound("no Galera provider (Debian/Ubuntu: apt-get install galera-4 rsync)")
     return found
+
+
+def _status(port: int, name: str) -> str | None:
+    """A node's wsrep status variable, or None while it does not answer."""
+    try:
+        with pymysql.connect(host="127.0.0.1", port=port, user="root") as c, c.cursor() as cur:
+            cur.execute("SHOW STATUS LIKE %s", (name,))
+            row = cur.fetchone()
+            return None if row is None else str(row[1])
+    except pymysql.err.MySQLError:
+        return None
+
+
+def _wait(ready: Callable[[], bool], timeout: float, failure: Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise TimeoutError(failure())
+        time.sleep(0.2)
 
 
 class GaleraCluster:
@@ -79,37 +99,18 @@ class GaleraCluster:
         self.wait_size(len(self.nodes), timeout)
 
     def wait_synced(self, node: LocalServer, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with pymysql.connect(host="127.0.0.1", port=node.port, user="root") as c, c.cursor() as cur:
-                    cur.execute("SHOW STATUS LIKE 'wsrep_local_state_comment'")
-                    row = cur.fetchone()
-                    if row and row[1] == "Synced":
-                        return
-            except pymysql.err.MySQLError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"node on {node.port} not synced: {node.error_log_tail()}")
-            time.sleep(0.2)
+        _wait(
+            lambda: _status(node.port, "wsrep_local_state_comment") == "Synced",
+            timeout,
+            lambda: f"node on {node.port} not synced: {node.error_log_tail()}",
+        )
 
     def wait_size(self, size: int, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            for node in self.nodes:
-                if not node.running:
-                    continue
-                try:
-                    with pymysql.connect(host="127.0.0.1", port=node.port, user="root") as c, c.cursor() as cur:
-                        cur.execute("SHOW STATUS LIKE 'wsrep_cluster_size'")
-                        row = cur.fetchone()
-                        if row and int(row[1]) == size:
-                            return
-                except pymysql.err.MySQLError:
-                    pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"cluster size never reached {size}")
-            time.sleep(0.2)
+        _wait(
+            lambda: any(n.running and _status(n.port, "wsrep_cluster_size") == str(size) for n in self.nodes),
+            timeout,
+            lambda: f"cluster size never reached {size}",
+        )
 
     def url(self, database: str, nodes: list[int] | None = None) -> str:
         """One URL naming several nodes (host:port,host:port): the Python client fails over between them."""

@@ -13,10 +13,7 @@ CREATE PROCEDURE dsreg_heartbeat(
     SQL SECURITY DEFINER
 BEGIN
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
-    CALL dsreg__check_path('p_path', p_path, FALSE);
-    IF p_value IS NULL THEN
-        CALL dsreg__raise(45002, 'p_value: must not be NULL');
-    END IF;
+    CALL dsreg__check_node_args(p_path, p_value);
     IF p_session_id IS NULL THEN
         CALL dsreg__raise(45002, 'p_session_id: must not be NULL');
     END IF;

@@ -10,10 +10,7 @@ CREATE PROCEDURE dsreg_put(
     SQL SECURITY DEFINER
 BEGIN
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
-    CALL dsreg__check_path('p_path', p_path, FALSE);
-    IF p_value IS NULL THEN
-        CALL dsreg__raise(45002, 'p_value: must not be NULL');
-    END IF;
+    CALL dsreg__check_node_args(p_path, p_value);
     START TRANSACTION;
     IF p_session_id IS NOT NULL THEN
         CALL dsreg__session_touch(p_session_id, p_token);

@@ -1,8 +1,8 @@
-"""reaper: idle reaps do not write the reaper row (Galera certification races)
+"""reaper writes its row only when needed; node-write argument checks shared
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-25 02:15:55.776179
+Create Date: 2026-11-25 02:37:28.056928
 """
 
 from pathlib import Path
