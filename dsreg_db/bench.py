@@ -59,6 +59,11 @@ class Report:
     watch_p50_ms: float | None = None
     watch_p99_ms: float | None = None
     watch_poll_ms: float | None = None
+    reap_ms: dict[str, float] = field(default_factory=dict)  # one reap (nothing expired) by live sessions
+    idle_p99_ms: float | None = None  # heartbeat p99 with nothing expiring ...
+    storm_p99_ms: float | None = None  # ... and while a batch of sessions expires at once
+    storm_sessions: int = 0
+    kill_removed_s: float | None = None  # SIGKILLed client's node gone after (ttl 3 s)
     ratios: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -171,6 +176,88 @@ def watch_delay(url: str, seconds: float, poll: float = 0.25) -> tuple[float, fl
     return statistics.median(delays) * 1000, delays[int(len(delays) * 0.99)] * 1000
 
 
+def _insert_sessions(cur: Any, owner: str, n: int, expires_in_ms: int) -> None:
+    """n sessions straight into the table (the benchmark owns the database), in batches."""
+    for start in range(0, n, 5000):
+        rows = [(owner, expires_in_ms) for _ in range(start, min(n, start + 5000))]
+        cur.executemany(
+            "INSERT INTO dsreg_session (token_hash, owner, ttl_ms, created_at, expires_at) VALUES "
+            "(UNHEX(SHA2(RAND(), 256)), %s, 60000, UTC_TIMESTAMP(6), "
+            "UTC_TIMESTAMP(6) + INTERVAL %s * 1000 MICROSECOND)",
+            rows,
+        )
+
+
+def reap_scaling(url: str, sizes: tuple[int, ...] = (1000, 100_000), repeats: int = 15) -> dict[str, float]:
+    """Median time of one dsreg_reap with nothing expired, at each number of live sessions (ms)."""
+    out: dict[str, float] = {}
+    with _connect(pymysql_params(url)) as conn, conn.cursor() as cur:
+        inserted = 0
+        for size in sizes:
+            _insert_sessions(cur, "bench-reap", size - inserted, 3_600_000)
+            inserted = size
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                cur.execute("CALL dsreg_reap(@r)")
+                times.append(time.perf_counter() - t0)
+            out[str(size)] = statistics.median(times) * 1000
+        cur.execute("DELETE FROM dsreg_session WHERE owner = 'bench-reap'")
+    return out
+
+
+def expiry_storm(url: str, sessions: int, seconds: float, clients: int = 8) -> tuple[float, float]:
+    """Heartbeat p99 (ms) with nothing expiring, then while ``sessions`` leases run out at once."""
+    idle = run_workload(url, "hb_same", clients, seconds)
+    with _connect(pymysql_params(url)) as conn, conn.cursor() as cur:
+        # the leases end a third into the measured window (its processes take 1 s + 50 ms each to line up)
+        _insert_sessions(cur, "bench-storm", sessions, int((1.0 + 0.05 * clients + seconds / 3) * 1000))
+    storm = run_workload(url, "hb_same", clients, seconds)
+    with _connect(pymysql_params(url)) as conn, conn.cursor() as cur:
+        deadline = time.monotonic() + 60
+        while True:
+            cur.execute("SELECT COUNT(*) FROM dsreg_session WHERE owner = 'bench-storm'")
+            (left,) = cur.fetchone()  # type: ignore[misc]
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{left} of {sessions} expired sessions were not reaped within 60 s")
+            time.sleep(0.1)
+    return idle.p99_ms, storm.p99_ms
+
+
+def kill_detection(url: str, ttl: float = 3.0) -> float:
+    """Seconds from SIGKILL of a heartbeating client process until its node is gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from dsreg_db.client import Client
+    from dsreg_db.sqlobjects import ROOT
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "dsreg_db.demo_node", url, "bench", "victim:1", str(ttl)], env=env)
+    client = Client(url)
+    try:
+        deadline = time.monotonic() + 60
+        while client.get("/nodes/bench/victim:1") is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the client never registered")
+            time.sleep(0.05)
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        proc.wait()
+        while client.get("/nodes/bench/victim:1") is not None:
+            time.sleep(0.02)
+        return time.monotonic() - killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        client.dispose()
+
+
 @contextmanager
 def target(url: str | None) -> Iterator[str]:
     if url:
@@ -187,6 +274,8 @@ def run(
     seconds: float = 5.0,
     out: Callable[[str], None] = print,
     workloads: tuple[str, ...] = WORKLOADS,
+    reap_sizes: tuple[int, ...] = (1000, 100_000),
+    storm_sessions: int = 10_000,
 ) -> Report:
     with target(url) as db:
         migrate.upgrade(db)
@@ -208,6 +297,19 @@ def run(
             p50, p99 = watch_delay(db, seconds)
             report.watch_p50_ms, report.watch_p99_ms, report.watch_poll_ms = p50, p99, 250.0
             out(f"watch delivery after commit: p50 {p50:.0f} ms, p99 {p99:.0f} ms (poll interval 250 ms)")
+            report.reap_ms = reap_scaling(db, reap_sizes)
+            out("one reap, nothing expired: " + ", ".join(f"{k} live {v:.2f} ms" for k, v in report.reap_ms.items()))
+            report.idle_p99_ms, report.storm_p99_ms = expiry_storm(db, storm_sessions, seconds)
+            report.storm_sessions = storm_sessions
+            out(
+                f"heartbeat p99: idle {report.idle_p99_ms:.2f} ms, while {storm_sessions} sessions expire "
+                f"{report.storm_p99_ms:.2f} ms"
+            )
+            report.kill_removed_s = kill_detection(db)
+            out(
+                f"SIGKILLed client's node removed after {report.kill_removed_s:.2f} s "
+                "(bound: ttl 3 s + reaper 1 s + 0.5 s)"
+            )
         finally:
             with _connect(pymysql_params(db)) as conn, conn.cursor() as cur:
                 cur.execute("DROP TABLE IF EXISTS dsreg_bench_raw")
@@ -218,6 +320,11 @@ def run(
                 report.ratios[f"{name}/raw_update"] = by[name] / by["raw_update"]
     if "hb_same" in by and "client_txn" in by:
         report.ratios["hb_same/client_txn"] = by["hb_same"] / by["client_txn"]
+    sizes = [str(n) for n in reap_sizes]
+    if len(sizes) == 2:
+        report.ratios[f"reap_{sizes[1]}/reap_{sizes[0]}"] = report.reap_ms[sizes[1]] / report.reap_ms[sizes[0]]
+    if report.idle_p99_ms and report.storm_p99_ms:
+        report.ratios["storm_p99/idle_p99"] = report.storm_p99_ms / report.idle_p99_ms
     for name, ratio in report.ratios.items():
         out(f"ratio {name:<20} {ratio:5.2f}")
     return report

@@ -9,10 +9,18 @@ from dsreg_db import bench
 
 def test_bench_smoke(db_url: str, tmp_path: object) -> None:
     lines: list[str] = []
-    report = bench.run(db_url, clients=2, seconds=0.5, out=lines.append)
+    report = bench.run(db_url, clients=2, seconds=0.5, out=lines.append, reap_sizes=(100, 1000), storm_sessions=300)
     assert [r.workload for r in report.results] == list(bench.WORKLOADS)
     assert all(r.ops > 0 and r.p99_ms >= r.p50_ms > 0 for r in report.results)
-    assert set(report.ratios) == {"hb_same/raw_update", "hb_change/raw_update", "hb_same/client_txn"}
+    assert set(report.ratios) == {
+        "hb_same/raw_update",
+        "hb_change/raw_update",
+        "hb_same/client_txn",
+        "reap_1000/reap_100",
+        "storm_p99/idle_p99",
+    }
+    assert report.reap_ms["100"] > 0 and report.reap_ms["1000"] > 0
+    assert report.kill_removed_s is not None and 1.0 < report.kill_removed_s < 3.0 + 1.0 + 2.0
     assert report.watch_p50_ms is not None and report.watch_p99_ms is not None
     assert any(line.startswith("ratio hb_change/raw_update") for line in lines)
     path = f"{tmp_path}/bench.json"
