@@ -125,11 +125,16 @@ def test_unchanged_heartbeat_against_reaper_both_orders(three: list[pymysql.Conn
 
 
 def test_many_heartbeats_and_reapers_never_deadlock(server: ServerInfo, dbname: str) -> None:
-    """8 heartbeating sessions (half of them let their leases lapse) and 4 reapers, 1.5 s of contention."""
+    """8 heartbeating sessions (half of them let their leases lapse) and 4 reapers, 1.5 s of contention.
+
+    Found a deadlock once: a reaper that stamped the dsreg_reaper row after locking session rows, against
+    one that locked that row first for a stall decision. The stamp is now its own transaction."""
     import time
 
     setup = server.connect(dbname)
     sessions = [open_session(setup, f"s{i}", 1000) for i in range(8)]
+    # start with a stall decision due, so the stall-grace path races the reapers and heartbeats too
+    query(setup, "UPDATE dsreg_reaper SET last_run_at = UTC_TIMESTAMP(6) - INTERVAL 10 SECOND")
     stop = time.monotonic() + 1.5
     errors: list[BaseException] = []
     counts = {"beats": 0, "reaps": 0}

@@ -12,12 +12,10 @@
 -- 2. Expired sessions are locked with FOR UPDATE SKIP LOCKED (a session
 --    locked by its own heartbeat is skipped: the heartbeat extends it) and
 --    ended by dsreg__session_end, which re-checks the lease in its DELETE.
--- 3. The run is recorded (last_run_at, counters) when it reaped something or
---    the record is older than 500 ms. An idle reap writes nothing else, so
---    many reapers -- every client, an event on each Galera node -- do not
---    fight over one hot row (measured: on Galera, reaps that always wrote
---    it lost every certification race to each other and expired sessions
---    were not reaped for seconds).
+-- The run is recorded afterwards, in its own transaction (dsreg__reaper_stamp):
+-- the dsreg_reaper row is locked either first (a stall decision) or alone,
+-- never after session rows, so reapers cannot deadlock each other or the
+-- heartbeats (measured: stamping it inside this transaction did).
 CREATE PROCEDURE dsreg__reap_batch(OUT p_reaped INT)
     MODIFIES SQL DATA
     SQL SECURITY DEFINER
@@ -67,11 +65,4 @@ BEGIN
         END IF;
         SET p_reaped = p_reaped + 1;
     END WHILE;
-
-    IF p_reaped > 0 THEN
-        UPDATE dsreg_reaper SET last_run_at = v_now, runs = runs + 1, expired = expired + p_reaped WHERE id = 1;
-    ELSE
-        UPDATE dsreg_reaper SET last_run_at = v_now, runs = runs + 1
-            WHERE id = 1 AND last_run_at < v_now - INTERVAL 500000 MICROSECOND;
-    END IF;
 END

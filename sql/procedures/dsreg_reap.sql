@@ -21,4 +21,7 @@ BEGIN
         COMMIT;
         SET p_reaped = p_reaped + v_batch_reaped;
     UNTIL v_batch_reaped < v_batch OR p_reaped >= v_max END REPEAT;
+    START TRANSACTION;
+    CALL dsreg__reaper_stamp(p_reaped);
+    COMMIT;
 END

@@ -1,8 +1,8 @@
-"""reaper writes its row only when needed; node-write argument checks shared
+"""reaper records its run in its own transaction, and only when needed; node-write argument checks shared
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-25 02:37:28.056928
+Create Date: 2026-11-25 03:08:20.678053
 """
 
 from pathlib import Path
