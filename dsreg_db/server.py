@@ -10,7 +10,6 @@ restarted on the same datadir and port, which is what the fault tests need.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import signal
 import socket
@@ -210,10 +209,3 @@ class LocalServer:
     ) -> None:
         self.cleanup()
 
-
-def is_mariadb_available() -> bool:
-    return _which("mariadbd", "mysqld") is not None
-
-
-def running_as_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
