@@ -262,6 +262,9 @@ class Torture:
         period = 0.05
         lost: set[int] = set()
         conn = self._connect()
+        with contextlib.suppress(pymysql.err.MySQLError), conn.cursor() as cur:
+            # on Galera, read causally: a beat committed on another node is visible here before we judge it
+            cur.execute("SET SESSION wsrep_sync_wait = 1")
         cur = conn.cursor()
         while not self._stop.is_set():
             before = {c.index: c.last_ok for c in self.clients}  # read first: these beats committed before the sample
