@@ -9,7 +9,10 @@ PyMySQL without CLIENT_FOUND_ROWS), so the Python GIL does not cap it.
 Workloads (each client owns one session and one node):
 
 * ``raw_update``  -- ``UPDATE dsreg_bench_raw SET n = n + 1 WHERE id = ?`` (baseline)
-* ``hb_same``     -- ``CALL dsreg_heartbeat`` with an unchanged value (lease only)
+* ``hb_same``     -- ``CALL dsreg_heartbeat`` with an unchanged value: read-only while the lease
+  already reaches this 'lease_tick_ms' tick's end (beats back to back: all but about one per tick)
+* ``hb_lease``    -- the same with ``lease_tick_ms = 0``: every beat writes the lease (what a
+  session beating less often than once per tick costs per beat)
 * ``hb_change``   -- ``CALL dsreg_heartbeat`` with a new value each beat (node + change event)
 * ``client_txn``  -- the heartbeat's work as a client-side transaction: ``SELECT ... FOR UPDATE``,
   ``UPDATE``, ``INSERT ... ON DUPLICATE KEY UPDATE``, ``COMMIT`` (what DolphinScheduler-style
@@ -35,7 +38,9 @@ from dsreg_db.server import LocalServer
 from dsreg_db.urls import pymysql_params
 from dsreg_db.watch import WatchEvent
 
-WORKLOADS = ("raw_update", "hb_same", "hb_change", "client_txn")
+WORKLOADS = ("raw_update", "hb_same", "hb_lease", "hb_change", "client_txn")
+#: the workloads of the throughput-vs-clients sweep
+SWEEP_WORKLOADS = ("raw_update", "hb_same", "hb_lease", "hb_change")
 
 
 @dataclass
@@ -56,6 +61,7 @@ class Result:
 class Report:
     server: str
     results: list[Result] = field(default_factory=list)
+    sweep: list[Result] = field(default_factory=list)  # throughput by number of clients
     watch_p50_ms: float | None = None
     watch_p99_ms: float | None = None
     watch_poll_ms: float | None = None
@@ -68,8 +74,9 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        for r, d in zip(self.results, out["results"], strict=True):
-            d["ops_per_s"] = round(r.ops_per_s, 1)
+        for key in ("results", "sweep"):
+            for r, d in zip(getattr(self, key), out[key], strict=True):
+                d["ops_per_s"] = round(r.ops_per_s, 1)
         return out
 
 
@@ -112,6 +119,7 @@ def _worker(params: dict[str, Any], workload: str, index: int, seconds: float, s
     op: Callable[[int], None] = {
         "raw_update": raw_update,
         "hb_same": hb_same,
+        "hb_lease": hb_same,  # run() sets lease_tick_ms = 0 around it
         "hb_change": hb_change,
         "client_txn": client_txn,
     }[workload]
@@ -132,7 +140,28 @@ def _worker(params: dict[str, Any], workload: str, index: int, seconds: float, s
     queue.put(latencies)
 
 
+@contextmanager
+def lease_tick(url: str, ms: int | None) -> Iterator[None]:
+    """Run with the 'lease_tick_ms' setting at ``ms`` (None: leave it), restored afterwards."""
+    if ms is None:
+        yield
+        return
+    with _connect(pymysql_params(url)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT value FROM dsreg_setting WHERE name = 'lease_tick_ms'")
+        (saved,) = cur.fetchone()  # type: ignore[misc]
+        cur.execute("UPDATE dsreg_setting SET value = %s WHERE name = 'lease_tick_ms'", (ms,))
+        try:
+            yield
+        finally:
+            cur.execute("UPDATE dsreg_setting SET value = %s WHERE name = 'lease_tick_ms'", (saved,))
+
+
 def run_workload(url: str, workload: str, clients: int, seconds: float) -> Result:
+    with lease_tick(url, 0 if workload == "hb_lease" else None):
+        return _run_workload(url, workload, clients, seconds)
+
+
+def _run_workload(url: str, workload: str, clients: int, seconds: float) -> Result:
     params = pymysql_params(url)
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
@@ -276,7 +305,9 @@ def run(
     workloads: tuple[str, ...] = WORKLOADS,
     reap_sizes: tuple[int, ...] = (1000, 100_000),
     storm_sessions: int = 10_000,
+    sweep: tuple[int, ...] = (),
 ) -> Report:
+    """The whole benchmark; ``sweep`` also measures throughput at each of those numbers of clients."""
     with target(url) as db:
         migrate.upgrade(db)
         with _connect(pymysql_params(db)) as conn, conn.cursor() as cur:
@@ -284,7 +315,8 @@ def run(
             (version,) = cur.fetchone()  # type: ignore[misc]
             cur.execute("DROP TABLE IF EXISTS dsreg_bench_raw")
             cur.execute("CREATE TABLE dsreg_bench_raw (id INT PRIMARY KEY, n BIGINT NOT NULL) ENGINE=InnoDB")
-            cur.executemany("INSERT INTO dsreg_bench_raw VALUES (%s, 0)", [(i + 1,) for i in range(clients)])
+            rows = max((clients, *sweep))
+            cur.executemany("INSERT INTO dsreg_bench_raw VALUES (%s, 0)", [(i + 1,) for i in range(rows)])
         report = Report(server=str(version))
         try:
             for workload in workloads:
@@ -294,6 +326,11 @@ def run(
                     f"{workload:<11} {clients:>3} clients  {result.ops_per_s:>9.0f} ops/s  "
                     f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms"
                 )
+            for n in sweep:
+                for workload in SWEEP_WORKLOADS:
+                    result = run_workload(db, workload, n, seconds)
+                    report.sweep.append(result)
+                    out(f"sweep {workload:<11} {n:>3} clients  {result.ops_per_s:>9.0f} ops/s")
             p50, p99 = watch_delay(db, seconds)
             report.watch_p50_ms, report.watch_p99_ms, report.watch_poll_ms = p50, p99, 250.0
             out(f"watch delivery after commit: p50 {p50:.0f} ms, p99 {p99:.0f} ms (poll interval 250 ms)")
@@ -315,7 +352,7 @@ def run(
                 cur.execute("DROP TABLE IF EXISTS dsreg_bench_raw")
     by = {r.workload: r.ops_per_s for r in report.results}
     if "raw_update" in by:
-        for name in ("hb_same", "hb_change"):
+        for name in ("hb_same", "hb_lease", "hb_change"):
             if name in by:
                 report.ratios[f"{name}/raw_update"] = by[name] / by["raw_update"]
     if "hb_same" in by and "client_txn" in by:
@@ -333,3 +370,34 @@ def run(
 def write_json(report: Report, path: str) -> None:
     with open(path, "w") as f:
         json.dump(report.as_dict(), f, indent=2)
+
+
+def write_chart(report: Report, path: str) -> None:
+    """PNG: throughput against clients (the sweep) and p50/p99 latency of each workload."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for workload in SWEEP_WORKLOADS:
+        points = sorted((r.clients, r.ops_per_s) for r in report.sweep if r.workload == workload)
+        if points:
+            left.plot(*zip(*points, strict=True), marker="o", label=workload)
+    left.set(xlabel="client processes", ylabel="calls / s", title="throughput by clients")
+    left.set_xscale("log", base=2)
+    left.grid(True, alpha=0.3)
+    left.legend()
+    names = [r.workload for r in report.results]
+    xs = range(len(names))
+    right.bar([x - 0.2 for x in xs], [r.p50_ms for r in report.results], width=0.4, label="p50")
+    right.bar([x + 0.2 for x in xs], [r.p99_ms for r in report.results], width=0.4, label="p99")
+    clients = report.results[0].clients if report.results else 0
+    right.set(ylabel="ms per call", title=f"latency, {clients} clients")
+    right.set_xticks(list(xs), names)
+    right.grid(True, axis="y", alpha=0.3)
+    right.legend()
+    fig.suptitle(f"dsreg bench on {report.server}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -317,11 +317,33 @@ def doctor_command(url: str | None, as_json: bool) -> None:
 @click.option("--clients", default=16, show_default=True, help="Client processes per workload.")
 @click.option("--seconds", default=5.0, show_default=True, help="Duration of each workload.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the report as JSON here.")
-def bench(url: str | None, clients: int, seconds: float, json_path: str | None) -> None:
+@click.option(
+    "--sweep",
+    default="",
+    metavar="N,N,...",
+    help="Also measure throughput at each of these numbers of clients (e.g. 1,2,4,8,16).",
+)
+@click.option(
+    "--png",
+    "png_path",
+    type=click.Path(dir_okay=False),
+    help="Also draw a chart here: throughput by clients (needs --sweep) and latency (matplotlib).",
+)
+def bench(
+    url: str | None, clients: int, seconds: float, json_path: str | None, sweep: str, png_path: str | None
+) -> None:
     """Throughput and latency of the hot paths, as ratios to a raw UPDATE in the same run."""
-    report = bench_module.run(url, clients=clients, seconds=seconds, out=click.echo)
+    try:
+        counts = tuple(int(n) for n in sweep.split(",") if n.strip())
+    except ValueError:
+        raise click.BadParameter(f"not a list of numbers: {sweep!r}", param_hint="--sweep") from None
+    if any(n < 1 for n in counts):
+        raise click.BadParameter("client counts must be at least 1", param_hint="--sweep")
+    report = bench_module.run(url, clients=clients, seconds=seconds, out=click.echo, sweep=counts)
     if json_path:
         bench_module.write_json(report, json_path)
+    if png_path:
+        bench_module.write_chart(report, png_path)
 
 
 @main.command()

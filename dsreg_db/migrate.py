@@ -31,7 +31,11 @@ def config(root: Path = ROOT, output: io.StringIO | None = None) -> Config:
 def _connected(url: str | URL, definer: str | None, root: Path) -> Iterator[tuple[Config, Connection]]:
     engine = create_engine(normalize(url), poolclass=pool.NullPool)
     try:
-        with engine.begin() as connection:
+        # connect(), not begin(): Alembic's own transaction then commits inside env.py's
+        # migration lock. Under an outer begin() the last version-table UPDATE committed
+        # only after the lock was released, and a waiting migrator re-applied that revision
+        # (measured: 1062 on revision 0004's settings row, one of four concurrent upgrades).
+        with engine.connect() as connection:
             cfg = config(root)
             cfg.attributes["connection"] = connection
             cfg.attributes["definer"] = definer

@@ -59,6 +59,9 @@ def _run(connection: Connection) -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+        # commit before the lock goes: a migrator that takes it next must see our version row
+        if connection.in_transaction():
+            connection.commit()
 
 
 def run_migrations_online() -> None:

@@ -22,10 +22,14 @@ def test_session_open_returns_id_and_random_token(conn: pymysql.Connection) -> N
 
 def test_lease_is_server_utc_plus_ttl(conn: pymysql.Connection) -> None:
     sid, _ = open_session(conn, ttl_ms=7000)
-    (remaining,) = query(
-        conn, "SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) FROM dsreg_session WHERE id = %s", sid
+    (remaining, tick_ms) = query(
+        conn,
+        "SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at), "
+        "(SELECT value FROM dsreg_setting WHERE name = 'lease_tick_ms') FROM dsreg_session WHERE id = %s",
+        sid,
     )[0]
-    assert 6_000_000 < remaining <= 7_000_000
+    # ttl from the server clock, rounded up to a lease_tick_ms boundary (test_lease_tick.py)
+    assert 6_000_000 < remaining <= 7_000_000 + tick_ms * 1000
 
 
 def test_keepalive_extends_and_fails_after_close(conn: pymysql.Connection) -> None:

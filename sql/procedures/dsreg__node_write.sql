@@ -21,11 +21,9 @@ body: BEGIN
     DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
 
     -- Fast path, no revision lock: the node is this session's and already
-    -- holds the value. A plain read is exact here because every writer of
-    -- this session's nodes holds the session row lock, which we hold.
+    -- holds the value (exact: we hold the session row lock).
     IF p_only_if_changed AND p_session_id IS NOT NULL THEN
-        SELECT TRUE INTO v_found FROM dsreg_node
-            WHERE path = p_path AND session_id = p_session_id AND value = CAST(p_value AS BINARY);
+        CALL dsreg__node_same(p_session_id, p_path, p_value, v_found);
         IF v_found THEN
             LEAVE body;
         END IF;

@@ -1,0 +1,34 @@
+"""read-only heartbeat and keepalive when the lease already reaches this tick's end; leases rounded up to lease_tick_ms
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-25 04:20:25.234863
+"""
+
+from pathlib import Path
+
+from alembic import op
+
+from dsreg_db import ddl
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+#: this revision's definitions, frozen when it was written
+FROZEN = Path(__file__).resolve().parent.parent / "frozen"
+
+
+#: the lease granularity dsreg__lease_end reads (a settings row, not a schema change)
+TICK_SETTING = "INSERT INTO dsreg_setting (name, value) VALUES ('lease_tick_ms', 100)"
+
+
+def upgrade() -> None:
+    op.execute(TICK_SETTING)  # before the procedures that read it
+    ddl.upgrade(op, revision, FROZEN)
+
+
+def downgrade() -> None:
+    ddl.downgrade(op, revision, FROZEN)
+    op.execute("DELETE FROM dsreg_setting WHERE name = 'lease_tick_ms'")
