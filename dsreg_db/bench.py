@@ -9,6 +9,8 @@ PyMySQL without CLIENT_FOUND_ROWS), so the Python GIL does not cap it.
 Workloads (each client owns one session and one node):
 
 * ``raw_update``  -- ``UPDATE dsreg_bench_raw SET n = n + 1 WHERE id = ?`` (baseline)
+* ``raw_hot``     -- the same UPDATE, every client on one shared row: the ceiling of any design that
+  orders commits through one locked row, as the 'revision' counter does for node changes
 * ``hb_same``     -- ``CALL dsreg_heartbeat`` with an unchanged value: read-only while the lease
   already reaches this 'lease_tick_ms' tick's end (beats back to back: all but about one per tick)
 * ``hb_lease``    -- the same with ``lease_tick_ms = 0``: every beat writes the lease (what a
@@ -38,7 +40,7 @@ from dsreg_db.server import LocalServer
 from dsreg_db.urls import pymysql_params
 from dsreg_db.watch import WatchEvent
 
-WORKLOADS = ("raw_update", "hb_same", "hb_lease", "hb_change", "client_txn")
+WORKLOADS = ("raw_update", "raw_hot", "hb_same", "hb_lease", "hb_change", "client_txn")
 #: the workloads of the throughput-vs-clients sweep
 SWEEP_WORKLOADS = ("raw_update", "hb_same", "hb_lease", "hb_change")
 
@@ -96,6 +98,9 @@ def _worker(params: dict[str, Any], workload: str, index: int, seconds: float, s
     def raw_update(n: int) -> None:
         cur.execute("UPDATE dsreg_bench_raw SET n = n + 1 WHERE id = %s", (index,))
 
+    def raw_hot(n: int) -> None:
+        cur.execute("UPDATE dsreg_bench_raw SET n = n + 1 WHERE id = 1")
+
     def hb_same(n: int) -> None:
         cur.execute("CALL dsreg_heartbeat(%s, %s, %s, %s)", (sid, token, path, "0"))
 
@@ -118,6 +123,7 @@ def _worker(params: dict[str, Any], workload: str, index: int, seconds: float, s
 
     op: Callable[[int], None] = {
         "raw_update": raw_update,
+        "raw_hot": raw_hot,
         "hb_same": hb_same,
         "hb_lease": hb_same,  # run() sets lease_tick_ms = 0 around it
         "hb_change": hb_change,
@@ -352,7 +358,7 @@ def run(
                 cur.execute("DROP TABLE IF EXISTS dsreg_bench_raw")
     by = {r.workload: r.ops_per_s for r in report.results}
     if "raw_update" in by:
-        for name in ("hb_same", "hb_lease", "hb_change"):
+        for name in ("raw_hot", "hb_same", "hb_lease", "hb_change"):
             if name in by:
                 report.ratios[f"{name}/raw_update"] = by[name] / by["raw_update"]
     if "hb_same" in by and "client_txn" in by:

@@ -26,6 +26,7 @@ def test_bench_smoke(db_url: str, tmp_path: object) -> None:
     assert [r.workload for r in report.results] == list(bench.WORKLOADS)
     assert all(r.ops > 0 and r.p99_ms >= r.p50_ms > 0 for r in report.results)
     assert set(report.ratios) == {
+        "raw_hot/raw_update",
         "hb_same/raw_update",
         "hb_lease/raw_update",
         "hb_change/raw_update",

@@ -1,4 +1,5 @@
-"""read-only heartbeat and keepalive when the lease already reaches this tick's end; leases rounded up to lease_tick_ms
+"""read-only heartbeat and keepalive when the lease already reaches this tick's end; leases rounded up to lease_tick_ms;
+the reaper records every batch, so a long reap is not taken for a database stall
 
 Revision ID: 0004
 Revises: 0003
