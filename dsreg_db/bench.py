@@ -373,6 +373,16 @@ def run(
     return report
 
 
+def read_json(path: str) -> Report:
+    """A report written by write_json (to redraw its chart)."""
+    with open(path) as f:
+        data = json.load(f)
+    fields = {f.name for f in Result.__dataclass_fields__.values()}
+    for key in ("results", "sweep"):
+        data[key] = [Result(**{k: v for k, v in r.items() if k in fields}) for r in data.get(key, [])]
+    return Report(**data)
+
+
 def write_json(report: Report, path: str) -> None:
     with open(path, "w") as f:
         json.dump(report.as_dict(), f, indent=2)
@@ -392,6 +402,9 @@ def write_chart(report: Report, path: str) -> None:
             left.plot(*zip(*points, strict=True), marker="o", label=workload)
     left.set(xlabel="client processes", ylabel="calls / s", title="throughput by clients")
     left.set_xscale("log", base=2)
+    counts = sorted({r.clients for r in report.sweep})
+    if counts:
+        left.set_xticks(counts, [str(n) for n in counts])
     left.grid(True, alpha=0.3)
     left.legend()
     names = [r.workload for r in report.results]
