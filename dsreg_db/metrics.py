@@ -34,7 +34,11 @@ class RegistryCollector(Collector):
         nodes.add_metric(["persistent"], sum(1 for n in s.nodes if n.session_id is None))
         yield nodes
         yield GaugeMetricFamily("dsreg_locks_held", "Locks held.", value=s.locks)
-        yield CounterMetricFamily("dsreg_reaper_runs", "Reaper transactions run.", value=s.reaper.runs)
+        yield CounterMetricFamily(
+            "dsreg_reaper_runs",
+            "Reaper batches recorded (one per dsreg_reap batch that reaped, at most one per 500 ms when idle).",
+            value=s.reaper.runs,
+        )
         yield CounterMetricFamily("dsreg_sessions_expired", "Sessions expired by the reaper.", value=s.reaper.expired)
         yield CounterMetricFamily(
             "dsreg_reaper_stalls", "Times the reaper found a gap and extended leases.", value=s.reaper.stalls

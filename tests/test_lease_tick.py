@@ -131,3 +131,35 @@ def test_tick_zero_makes_every_call_write(
             with pytest.raises(pymysql.err.MySQLError) as waited:
                 call(conn, proc, *args)
             assert waited.value.args[0] == 1205, proc
+
+
+def test_fast_path_ignores_uncommitted_leases_whatever_the_callers_isolation(
+    server: ServerInfo, dbname: str, conn: pymysql.Connection, admin: pymysql.Connection
+) -> None:
+    """Tried: a READ UNCOMMITTED caller while another transaction has extended the lease by an hour
+    and not committed. Trusting that row would make keepalive a silent no-op on a lease that may roll
+    back; the fast path reads in REPEATABLE READ, sees the committed lease is due, and takes the
+    locking path (which waits for the row and times out here)."""
+    disable_reaper_event(admin)
+    set_tick(admin, 0)
+    sid, token = open_session(conn)
+    call(conn, "dsreg_heartbeat", sid, token, "/tick/ru", "v")
+    query(conn, "SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")
+    query(conn, "SET SESSION innodb_lock_wait_timeout = 1")
+    with server.connect(dbname) as other, other.cursor() as cur:
+        cur.execute("START TRANSACTION")
+        cur.execute("UPDATE dsreg_session SET expires_at = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE id = %s", (sid,))
+        for proc, args in (
+            ("dsreg_session_keepalive", (sid, token)),
+            ("dsreg_heartbeat", (sid, token, "/tick/ru", "v")),
+        ):
+            with pytest.raises(pymysql.err.MySQLError) as waited:
+                call(conn, proc, *args)
+            assert waited.value.args[0] == 1205, proc
+        cur.execute("ROLLBACK")
+    call(conn, "dsreg_session_keepalive", sid, token)  # and the caller's own level is untouched afterwards
+    try:  # MySQL 8 / MariaDB 11.1+ name, then MariaDB 10.11's
+        level = query(conn, "SELECT @@session.transaction_isolation")
+    except pymysql.err.OperationalError:
+        level = query(conn, "SELECT @@session.tx_isolation")
+    assert level == [("READ-UNCOMMITTED",)]

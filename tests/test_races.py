@@ -106,7 +106,7 @@ def test_reaper_first_reaps_and_heartbeat_fails_45001(three: list[pymysql.Connec
 
 
 def test_unchanged_heartbeat_against_reaper_both_orders(three: list[pymysql.Connection]) -> None:
-    """The fast path (value unchanged, no counter lock) holds the session row lock too."""
+    """An unchanged heartbeat whose lease is due takes no counter lock, but the session row lock too."""
     holder, beat_conn, reap_conn = three
     disable_reaper_event(holder)
     sid, token = open_session(holder, ttl_ms=3000)
@@ -122,6 +122,34 @@ def test_unchanged_heartbeat_against_reaper_both_orders(three: list[pymysql.Conn
     _, (reaped,) = call(reap_conn, "dsreg_reap", out=1)
     assert reaped == 0
     assert query(holder, "SELECT COUNT(*) FROM dsreg_node WHERE session_id = %s", sid) == [(1,)]
+
+
+def test_a_long_reap_is_not_taken_for_a_database_stall(three: list[pymysql.Connection]) -> None:
+    """A reap call held up for longer than stall_after_ms (here: its first batch waits 1.5 s for the
+    revision lock) goes on reaping. With one reaper stamp per call, its second batch saw a 'stall',
+    extended the leases still to reap by the gap, and the call returned 1 of 3."""
+    import time
+
+    holder, reap_conn, _ = three
+    disable_reaper_event(holder)
+    query(holder, "UPDATE dsreg_setting SET value = 1 WHERE name = 'reap_batch'")
+    query(holder, "UPDATE dsreg_setting SET value = 1000 WHERE name = 'stall_after_ms'")
+    sessions = [open_session(holder, f"long{i}") for i in range(3)]
+    for sid, token in sessions:
+        call(holder, "dsreg_heartbeat", sid, token, f"/long/{sid}", "v")
+    # a reaper ran just now, and the three leases ran out after it
+    query(holder, "UPDATE dsreg_reaper SET last_run_at = UTC_TIMESTAMP(6), stalls = 0")
+    query(holder, "UPDATE dsreg_session SET expires_at = UTC_TIMESTAMP(6)")
+    _hold_revision_lock(holder)
+    reap = Background(reap_conn, lambda c: call(c, "dsreg_reap", out=1))
+    wait_for_lock_wait(holder, reap.thread_id)  # batch 1 locked a session, waits for the counter
+    time.sleep(1.5)
+    query(holder, "COMMIT")
+    reap.join()
+    assert reap.error is None
+    assert reap.result[1] == (3,)
+    assert query(holder, "SELECT COUNT(*) FROM dsreg_session") == [(0,)]
+    assert query(holder, "SELECT stalls FROM dsreg_reaper") == [(0,)]
 
 
 def test_many_heartbeats_and_reapers_never_deadlock(server: ServerInfo, dbname: str) -> None:

@@ -22,7 +22,8 @@ FROZEN = Path(__file__).resolve().parent.parent / "frozen"
 
 
 #: the lease granularity dsreg__lease_end reads (a settings row, not a schema change)
-TICK_SETTING = "INSERT INTO dsreg_setting (name, value) VALUES ('lease_tick_ms', 100)"
+#: IGNORE: an upgrade that failed after the first DDL's implicit commit kept the row; a rerun must pass
+TICK_SETTING = "INSERT IGNORE INTO dsreg_setting (name, value) VALUES ('lease_tick_ms', 100)"
 
 
 def upgrade() -> None:

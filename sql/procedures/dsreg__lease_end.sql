@@ -6,14 +6,15 @@
 -- (ZooKeeper buckets session expiry by tickTime for the same reason). A
 -- killed client is therefore reaped at most ttl + one tick after its last
 -- call, plus the reaper's period. TIMESTAMPDIFF on DATETIME values ignores
--- the session's time_zone.
+-- the session's time_zone. (The settings row comes from revision 0004.)
 CREATE PROCEDURE dsreg__lease_end(IN p_ttl_ms BIGINT, OUT p_end DATETIME(6))
     READS SQL DATA
     SQL SECURITY DEFINER
 BEGIN
     DECLARE v_tick_us BIGINT;
     DECLARE v_us BIGINT;
-    SELECT value * 1000 INTO v_tick_us FROM dsreg_setting WHERE name = 'lease_tick_ms';
+    -- MAX: no row (a hand-edited table) means no rounding, not a NOT FOUND condition
+    SELECT COALESCE(MAX(value), 0) * 1000 INTO v_tick_us FROM dsreg_setting WHERE name = 'lease_tick_ms';
     SET p_end = UTC_TIMESTAMP(6) + INTERVAL p_ttl_ms * 1000 MICROSECOND;
     IF v_tick_us > 0 THEN
         SET v_us = TIMESTAMPDIFF(MICROSECOND, '2000-01-01', p_end);

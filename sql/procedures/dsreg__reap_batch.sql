@@ -1,5 +1,8 @@
--- dsreg__reap_batch(OUT reaped): one reaper transaction, at most the
--- 'reap_batch' setting of sessions, so heartbeats never wait long.
+-- dsreg__reap_batch(OUT reaped, OUT done_at): one reaper transaction, at
+-- most the 'reap_batch' setting of sessions, so heartbeats never wait long.
+-- done_at is the server clock at the end of the batch, before the caller's
+-- COMMIT: the time the caller records (dsreg__reaper_stamp), so a commit held
+-- up by the database (a Galera view change) still counts as a stall.
 -- 1. Stall grace: if no reaper ran for longer than 'stall_after_ms'
 --    (database restart, event scheduler stopped, failover), first extend
 --    every lease that was alive at the last run by the gap, and to at least
@@ -16,7 +19,7 @@
 -- the dsreg_reaper row is locked either first (a stall decision) or alone,
 -- never after session rows, so reapers cannot deadlock each other or the
 -- heartbeats (measured: stamping it inside this transaction did).
-CREATE PROCEDURE dsreg__reap_batch(OUT p_reaped INT)
+CREATE PROCEDURE dsreg__reap_batch(OUT p_reaped INT, OUT p_done_at DATETIME(6))
     MODIFIES SQL DATA
     SQL SECURITY DEFINER
 BEGIN
@@ -65,4 +68,5 @@ BEGIN
         END IF;
         SET p_reaped = p_reaped + 1;
     END WHILE;
+    SET p_done_at = UTC_TIMESTAMP(6);
 END

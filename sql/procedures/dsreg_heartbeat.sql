@@ -20,7 +20,7 @@ body: BEGIN
     DECLARE v_fresh BOOLEAN DEFAULT FALSE;
     DECLARE v_same BOOLEAN DEFAULT FALSE;
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
-    START TRANSACTION;
+    CALL dsreg__begin_read();
     CALL dsreg__session_fresh(p_session_id, p_token, v_fresh);
     IF v_fresh THEN
         CALL dsreg__node_same(p_session_id, p_path, p_value, v_same);

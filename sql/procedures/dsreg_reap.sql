@@ -17,17 +17,23 @@ BEGIN
     DECLARE v_batch_reaped INT;
     DECLARE v_batch INT;
     DECLARE v_max INT;
+    DECLARE v_done_at DATETIME(6);
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
     SELECT value INTO v_batch FROM dsreg_setting WHERE name = 'reap_batch';
     SELECT value INTO v_max FROM dsreg_setting WHERE name = 'reap_max';
     SET p_reaped = 0;
     REPEAT
         START TRANSACTION;
-        CALL dsreg__reap_batch(v_batch_reaped);
+        CALL dsreg__reap_batch(v_batch_reaped, v_done_at);
         COMMIT;
-        START TRANSACTION;
-        CALL dsreg__reaper_stamp(v_batch_reaped);
-        COMMIT;
+        stamp: BEGIN
+            -- the record is bookkeeping: losing it (a Galera certification race
+            -- between reapers on several nodes) must not stop the reaping
+            DECLARE CONTINUE HANDLER FOR 1213, 1205 ROLLBACK;
+            START TRANSACTION;
+            CALL dsreg__reaper_stamp(v_batch_reaped, v_done_at);
+            COMMIT;
+        END stamp;
         SET p_reaped = p_reaped + v_batch_reaped;
     UNTIL v_batch_reaped < v_batch OR p_reaped >= v_max END REPEAT;
 END

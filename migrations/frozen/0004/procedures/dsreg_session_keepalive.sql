@@ -9,7 +9,7 @@ CREATE PROCEDURE dsreg_session_keepalive(IN p_session_id BIGINT, IN p_token TEXT
 body: BEGIN
     DECLARE v_fresh BOOLEAN DEFAULT FALSE;
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
-    START TRANSACTION;
+    CALL dsreg__begin_read();
     CALL dsreg__session_fresh(p_session_id, p_token, v_fresh);
     COMMIT;
     IF v_fresh THEN
