@@ -241,6 +241,12 @@ class Torture:
                 return self._connect(c)
             except pymysql.err.MySQLError:
                 time.sleep(0.2)
+        # stopping: one more try per node, so a client on a killed node can still close its session
+        for _ in range(max(len(self.hosts), 1) - 1):
+            with contextlib.suppress(pymysql.err.MySQLError):
+                return self._connect(c)
+            if c is not None:
+                c.failovers += 1
         return self._connect(c)
 
     # -- the checker -------------------------------------------------------------
