@@ -234,20 +234,19 @@ class Torture:
     def _reconnect(self, conn: pymysql.Connection, c: _Client | None = None) -> pymysql.Connection:
         with contextlib.suppress(pymysql.err.Error):
             conn.close()
-        while not self._stop.is_set():
+        tries_when_stopping = max(len(self.hosts), 1)  # then one per node, so a client can still close
+        while True:
             if c is not None:
                 c.failovers += 1  # with several hosts: try the next node
             try:
                 return self._connect(c)
             except pymysql.err.MySQLError:
-                time.sleep(0.2)
-        # stopping: one more try per node, so a client on a killed node can still close its session
-        for _ in range(max(len(self.hosts), 1) - 1):
-            with contextlib.suppress(pymysql.err.MySQLError):
-                return self._connect(c)
-            if c is not None:
-                c.failovers += 1
-        return self._connect(c)
+                if self._stop.is_set():
+                    tries_when_stopping -= 1
+                    if tries_when_stopping == 0:
+                        raise
+                else:
+                    time.sleep(0.2)
 
     # -- the checker -------------------------------------------------------------
     def _present(self, cur: Any) -> tuple[set[str], int | None]:
