@@ -207,3 +207,67 @@ def test_many_heartbeats_and_reapers_never_deadlock(server: ServerInfo, dbname: 
     )
     assert orphans == [(0,)]
     setup.close()
+
+
+def test_one_sessions_concurrent_beats_leave_the_node_at_its_last_event(server: ServerInfo, dbname: str) -> None:
+    """Tried: 3 connections of one session beat the same new path 60 times each, every value distinct,
+    while another session tries to take that path. A session rewrites its own node after one unlocked
+    read (its session row lock makes that read exact), so this checks what that relies on: the first
+    beats race to create the node (one ADD, then UPDATEs), every beat is one event with its own
+    revision, the node ends at the value and revision of the last event, and an intruder that starts
+    once the node exists gets 45005 every time without leaving an event."""
+    setup = server.connect(dbname)
+    sid, token = open_session(setup, "owner", 60_000)
+    other, other_token = open_session(setup, "intruder", 60_000)
+    path = "/race/shared"
+    errors: list[BaseException] = []
+    refused = [0]
+
+    def beater(k: int) -> None:
+        with server.connect(dbname) as c:
+            for n in range(60):
+                try:
+                    call(c, "dsreg_heartbeat", sid, token, path, f"{k}-{n}")
+                except BaseException as exc:
+                    errors.append(exc)
+                    return
+
+    def intruder() -> None:
+        with server.connect(dbname) as c:
+            for n in range(30):
+                try:
+                    call(c, "dsreg_heartbeat", other, other_token, path, f"x-{n}")
+                except pymysql.err.MySQLError as exc:
+                    if sqlstate(exc) == "45005":
+                        refused[0] += 1
+                        continue
+                    errors.append(exc)
+                    return
+
+    threads = [threading.Thread(target=beater, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    # the intruder starts once the node exists (before that, its beat would create the node itself)
+    while not query(setup, "SELECT 1 FROM dsreg_node WHERE path = %s", path) and threads[0].is_alive():
+        pass
+    threads.append(threading.Thread(target=intruder))
+    threads[-1].start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    events = query(
+        setup,
+        "SELECT rev, kind, CONVERT(value USING utf8mb4), session_id FROM dsreg_event WHERE path = %s ORDER BY rev",
+        path,
+    )
+    assert [e[1] for e in events] == ["ADD"] + ["UPDATE"] * 179
+    assert {e[3] for e in events} == {sid}
+    assert len({e[2] for e in events}) == 180
+    node = query(
+        setup,
+        "SELECT CONVERT(value USING utf8mb4), session_id, version, create_rev, mod_rev FROM dsreg_node WHERE path = %s",
+        path,
+    )
+    assert node == [(events[-1][2], sid, 180, events[0][0], events[-1][0])]
+    assert refused[0] == 30
+    setup.close()

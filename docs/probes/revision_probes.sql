@@ -1,7 +1,8 @@
 -- One-off probes behind the README's "Changing value, what limits it": the value-changing
 -- heartbeat's writes inlined in one procedure, with and without the revision counter row,
--- and with revisions from an AUTO_INCREMENT event id. Not part of the schema: load them
--- into a throwaway database that dsreg upgrade has migrated, with the mariadb client.
+-- with revisions from an AUTO_INCREMENT event id, and the whole contract flattened (p_full).
+-- Not part of the schema: load them into a throwaway database that dsreg upgrade has
+-- migrated, with the mariadb client.
 DELIMITER $$
 DROP PROCEDURE IF EXISTS p_chg$$
 CREATE PROCEDURE p_chg(IN p_session_id BIGINT, IN p_token TEXT, IN p_path TEXT CHARACTER SET utf8mb4, IN p_value MEDIUMTEXT CHARACTER SET utf8mb4)
@@ -72,4 +73,50 @@ BEGIN
   SET v_rev = LAST_INSERT_ID();
   UPDATE dsreg_node SET value = p_value, version = version + 1, mod_rev = v_rev WHERE path = CAST(p_path AS BINARY);
   COMMIT;
+END$$
+-- p_full: everything the contract asks of a value-changing heartbeat (the unchanged-value
+-- check first, session lock and token, lease rounded to the tick and written only when short,
+-- owner and size checks, event, node), flattened into one procedure and with revisions from
+-- the AUTO_INCREMENT event id of ev_ai instead of the counter row: the ceiling of a kine-style
+-- design. Error paths are reduced to bare SIGNALs; it measures the success path only.
+DROP PROCEDURE IF EXISTS p_full$$
+CREATE PROCEDURE p_full(IN p_session_id BIGINT, IN p_token TEXT, IN p_path TEXT CHARACTER SET utf8mb4, IN p_value MEDIUMTEXT CHARACTER SET utf8mb4)
+body: BEGIN
+  DECLARE v_same BOOLEAN DEFAULT FALSE;
+  DECLARE v_hash BINARY(32);
+  DECLARE v_ttl INT;
+  DECLARE v_exp DATETIME(6);
+  DECLARE v_end DATETIME(6);
+  DECLARE v_owner BIGINT;
+  DECLARE v_x BOOLEAN;
+  DECLARE v_long BOOLEAN;
+  DECLARE v_found BOOLEAN;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
+  BEGIN
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
+  COMMIT;
+  SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+  START TRANSACTION;
+  SELECT TRUE INTO v_same FROM dsreg_node WHERE path = CAST(p_path AS BINARY) AND session_id = p_session_id AND value = CAST(p_value AS BINARY);
+  IF v_same THEN
+    -- (the real fast path also checks the lease here; a changing value never gets this far)
+    COMMIT; LEAVE body;
+  END IF;
+  SET v_found = TRUE;
+  SELECT token_hash, ttl_ms, expires_at INTO v_hash, v_ttl, v_exp FROM dsreg_session WHERE id = p_session_id FOR UPDATE;
+  IF NOT v_found THEN SIGNAL SQLSTATE '45001'; END IF;
+  IF v_hash <> UNHEX(SHA2(p_token, 256)) THEN SIGNAL SQLSTATE '45003'; END IF;
+  SET v_end = UTC_TIMESTAMP(6) + INTERVAL v_ttl * 1000 MICROSECOND;
+  SET v_end = v_end + INTERVAL (100000 - TIMESTAMPDIFF(MICROSECOND, '2000-01-01', v_end) MOD 100000) MOD 100000 MICROSECOND;
+  IF v_exp < v_end THEN
+    UPDATE dsreg_session SET expires_at = v_end WHERE id = p_session_id;
+  END IF;
+  SET v_found = TRUE;
+  SELECT session_id, value = CAST(p_value AS BINARY), LENGTH(p_value) > (SELECT value FROM dsreg_setting WHERE name = 'max_value_bytes')
+     INTO v_owner, v_x, v_long FROM dsreg_node WHERE path = CAST(p_path AS BINARY);
+  IF v_long THEN SIGNAL SQLSTATE '45002'; END IF;
+  INSERT INTO ev_ai (kind, path, value, session_id, created_at) VALUES ('UPDATE', p_path, p_value, p_session_id, UTC_TIMESTAMP(6));
+  UPDATE dsreg_node SET value = p_value, version = version + 1, mod_rev = LAST_INSERT_ID() WHERE path = CAST(p_path AS BINARY);
+  COMMIT;
+  END;
 END$$

@@ -7,7 +7,13 @@
 -- checked only when it is written (45002; the caller's transaction rolls
 -- back): an unchanged heartbeat skips that settings lookup.
 -- The caller runs a transaction and, for a session, has already locked and
--- verified the session row.
+-- verified the session row. That lock makes a plain read of the session's
+-- own node exact (every writer of it holds the lock), so the common case --
+-- a session rewriting its own node -- reads the node once, unlocked, and
+-- the UPDATE takes the row lock. Any other case (a new path, a persistent
+-- node, someone else's) reads it with FOR UPDATE after the revision lock,
+-- so a gap lock on a new path is only ever taken under that lock and two
+-- inserters cannot deadlock.
 CREATE PROCEDURE dsreg__node_write(
     IN p_session_id BIGINT, IN p_path VARBINARY(255),
     IN p_value MEDIUMTEXT CHARACTER SET utf8mb4, IN p_only_if_changed BOOLEAN)
@@ -20,20 +26,22 @@ body: BEGIN
     DECLARE v_rev BIGINT;
     DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
 
-    -- Fast path, no revision lock: the node is this session's and already
-    -- holds the value (exact: we hold the session row lock).
-    IF p_only_if_changed AND p_session_id IS NOT NULL THEN
-        CALL dsreg__node_same(p_session_id, p_path, p_value, v_found);
-        IF v_found THEN
+    IF p_session_id IS NOT NULL THEN
+        SELECT session_id, value, TRUE INTO v_owner, v_old, v_found
+            FROM dsreg_node WHERE path = p_path;
+        IF v_found AND NOT (v_owner <=> p_session_id) THEN
+            SET v_found = FALSE;  -- not ours: decided under the locks below
+        ELSEIF v_found AND p_only_if_changed AND v_old = CAST(p_value AS BINARY) THEN
             LEAVE body;
         END IF;
     END IF;
 
     CALL dsreg__check_value(p_value);
     CALL dsreg__rev_lock(v_rev);
-    SET v_found = FALSE;
-    SELECT session_id, value, TRUE INTO v_owner, v_old, v_found
-        FROM dsreg_node WHERE path = p_path FOR UPDATE;
+    IF NOT v_found THEN
+        SELECT session_id, value, TRUE INTO v_owner, v_old, v_found
+            FROM dsreg_node WHERE path = p_path FOR UPDATE;
+    END IF;
 
     IF NOT v_found THEN
         CALL dsreg__event_append('ADD', p_path, p_value, p_session_id, v_rev);

@@ -6,6 +6,9 @@
 -- would grant (dsreg__lease_end: calls within one 'lease_tick_ms' grant the
 -- same end) and the node holds the value, nothing needs writing, and the
 -- call is two plain reads of a fresh snapshot (see dsreg__session_fresh).
+-- A new value with a fresh lease (several beats in one tick) locks and
+-- checks the session row but does not rewrite the lease: it reached, at
+-- that read, the end this call grants, and a live lease never shrinks.
 -- Errors, in the order they are checked: 45002 bad path or NULL value;
 -- 45001 session gone (nothing is written: re-open and re-register); 45003
 -- wrong token; 45005 path owned by another session or persistent; 45002
@@ -19,6 +22,7 @@ CREATE PROCEDURE dsreg_heartbeat(
 body: BEGIN
     DECLARE v_fresh BOOLEAN DEFAULT FALSE;
     DECLARE v_same BOOLEAN DEFAULT FALSE;
+    DECLARE v_ttl_ms INT;
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
     CALL dsreg__begin_read();
     CALL dsreg__session_fresh(p_session_id, p_token, v_fresh);
@@ -35,7 +39,11 @@ body: BEGIN
         CALL dsreg__raise(45002, 'p_session_id: must not be NULL');
     END IF;
     START TRANSACTION;
-    CALL dsreg__session_touch(p_session_id, p_token);
+    IF v_fresh THEN
+        CALL dsreg__session_check(p_session_id, p_token, v_ttl_ms);
+    ELSE
+        CALL dsreg__session_touch(p_session_id, p_token);
+    END IF;
     CALL dsreg__node_write(p_session_id, p_path, p_value, TRUE);
     COMMIT;
 END

@@ -1,0 +1,29 @@
+"""fewer statements on a value-changing heartbeat: its own node read once without a lock,
+no lease rewrite within a tick, no second counter read; the lease tick read with the session row
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-25 07:35:51.642445
+"""
+
+from pathlib import Path
+
+from alembic import op
+
+from dsreg_db import ddl
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+#: this revision's definitions, frozen when it was written
+FROZEN = Path(__file__).resolve().parent.parent / "frozen"
+
+
+def upgrade() -> None:
+    ddl.upgrade(op, revision, FROZEN)
+
+
+def downgrade() -> None:
+    ddl.downgrade(op, revision, FROZEN)
