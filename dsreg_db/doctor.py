@@ -105,8 +105,8 @@ def run(engine: Engine) -> list[Check]:
         Check(
             "isolation",
             "info",
-            f"{isolation}; every procedure runs its own transaction and decides with locking reads "
-            "(the read-only fast paths run theirs in REPEATABLE READ), so any level works",
+            f"{isolation}; every procedure runs its own transactions in REPEATABLE READ "
+            "and decides with locking reads, so any level works",
         )
     )
     if (v["wsrep_on"] or "OFF").upper() == "ON":

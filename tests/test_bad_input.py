@@ -120,6 +120,11 @@ def test_bad_values_ttls_owners_and_bounds(conn: pymysql.Connection, s: tuple[in
     call(conn, "dsreg_put", None, None, "/v", "x" * limit)  # exactly the limit is fine
     query(conn, "UPDATE dsreg_setting SET value = 10 WHERE name = 'max_value_bytes'")
     assert "p_value" in _fails(conn, "45002", "dsreg_put", None, None, "/w", "x" * 11)
+    # a too-long value for a path someone else owns: the owner is checked first (heartbeat's error order)
+    other, other_token = open_session(conn, "other", 5000)
+    call(conn, "dsreg_heartbeat", other, other_token, "/theirs", "v")
+    assert "held by session" in _fails(conn, "45005", "dsreg_heartbeat", sid, token, "/theirs", "x" * 11)
+    assert "persistent" in _fails(conn, "45005", "dsreg_heartbeat", sid, token, "/v", "x" * 11)
     for ttl in (None, 0, 999, -5, 3_600_001, 2**40):
         assert _fails(conn, "45002", "dsreg_session_open", "o", ttl, out=2).startswith("p_ttl_ms:")
     for owner in (None, "x" * 256):

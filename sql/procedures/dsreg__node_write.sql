@@ -4,10 +4,12 @@
 -- someone else raises 45005 and changes nothing. Every change logs an event
 -- (ADD or UPDATE) under a new revision. With only_if_changed (heartbeats) an
 -- equal value writes nothing and takes no revision lock. The value's size is
--- checked only when it is written (45002; the caller's transaction rolls
--- back): an unchanged heartbeat skips that settings lookup.
--- The caller runs a transaction and, for a session, has already locked and
--- verified the session row. That lock makes a plain read of the session's
+-- checked only when it is written, after the owner (45005 comes first, then
+-- 45002; the caller's transaction rolls back): an unchanged heartbeat skips
+-- that settings lookup.
+-- The caller runs a transaction begun by dsreg__begin_read (so plain reads
+-- lock nothing) and, for a session, has already locked and verified the
+-- session row. That lock makes a plain read of the session's
 -- own node exact (every writer of it holds the lock), so the common case --
 -- a session rewriting its own node -- reads the node once, unlocked, and
 -- the UPDATE takes the row lock. Any other case (a new path, a persistent
@@ -36,26 +38,29 @@ body: BEGIN
         END IF;
     END IF;
 
-    CALL dsreg__check_value(p_value);
     CALL dsreg__rev_lock(v_rev);
     IF NOT v_found THEN
         SELECT session_id, value, TRUE INTO v_owner, v_old, v_found
             FROM dsreg_node WHERE path = p_path FOR UPDATE;
     END IF;
-
-    IF NOT v_found THEN
-        CALL dsreg__event_append('ADD', p_path, p_value, p_session_id, v_rev);
-        INSERT INTO dsreg_node (path, value, session_id, version, create_rev, mod_rev)
-            VALUES (p_path, p_value, p_session_id, 1, v_rev, v_rev);
-    ELSEIF NOT (v_owner <=> p_session_id) THEN
+    IF v_found AND NOT (v_owner <=> p_session_id) THEN
         IF v_owner IS NULL THEN
             CALL dsreg__raise(45005, CONCAT('p_path: ', p_path, ' is a persistent node'));
-        ELSE
-            CALL dsreg__raise(45005, CONCAT('p_path: ', p_path, ' is held by session ', v_owner));
         END IF;
-    ELSEIF NOT (p_only_if_changed AND v_old = CAST(p_value AS BINARY)) THEN
+        CALL dsreg__raise(45005, CONCAT('p_path: ', p_path, ' is held by session ', v_owner));
+    END IF;
+    IF v_found AND p_only_if_changed AND v_old = CAST(p_value AS BINARY) THEN
+        LEAVE body;
+    END IF;
+
+    CALL dsreg__check_value(p_value);
+    IF v_found THEN
         CALL dsreg__event_append('UPDATE', p_path, p_value, p_session_id, v_rev);
         UPDATE dsreg_node SET value = p_value, version = version + 1, mod_rev = v_rev
             WHERE path = p_path;
+    ELSE
+        CALL dsreg__event_append('ADD', p_path, p_value, p_session_id, v_rev);
+        INSERT INTO dsreg_node (path, value, session_id, version, create_rev, mod_rev)
+            VALUES (p_path, p_value, p_session_id, 1, v_rev, v_rev);
     END IF;
 END

@@ -13,14 +13,14 @@ BEGIN
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
     SET p_removed = 0;
     SELECT value INTO v_window_s FROM dsreg_setting WHERE name = 'watch_window_s';
-    START TRANSACTION;
+    CALL dsreg__begin_read();
     SELECT value INTO v_cut FROM dsreg_counter WHERE name = 'compacted' FOR UPDATE;
     SELECT GREATEST(v_cut, COALESCE(MAX(rev), 0)) INTO v_cut FROM dsreg_event
         WHERE created_at < UTC_TIMESTAMP(6) - INTERVAL v_window_s SECOND;
     UPDATE dsreg_counter SET value = v_cut WHERE name = 'compacted';
     COMMIT;
     REPEAT
-        START TRANSACTION;
+        CALL dsreg__begin_read();
         DELETE FROM dsreg_event WHERE rev <= v_cut ORDER BY rev LIMIT 10000;
         SET v_batch = ROW_COUNT();
         COMMIT;

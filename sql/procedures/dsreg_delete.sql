@@ -16,7 +16,7 @@ BEGIN
     DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
     CALL dsreg__check_path('p_path', p_path, FALSE);
-    START TRANSACTION;
+    CALL dsreg__begin_read();
     IF p_session_id IS NOT NULL THEN
         CALL dsreg__session_touch(p_session_id, p_token);
     END IF;

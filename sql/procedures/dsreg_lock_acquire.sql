@@ -21,7 +21,7 @@ body: BEGIN
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
     SET p_fence = NULL;
     CALL dsreg__check_path('p_name', p_name, FALSE);
-    START TRANSACTION;
+    CALL dsreg__begin_read();
     CALL dsreg__session_check(p_session_id, p_token, v_ttl_ms);
     SELECT session_id, TRUE INTO v_holder, v_found FROM dsreg_lock WHERE name = CAST(p_name AS BINARY);
     IF v_found AND v_holder <> p_session_id THEN

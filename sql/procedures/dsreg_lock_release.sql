@@ -8,7 +8,7 @@ CREATE PROCEDURE dsreg_lock_release(
 BEGIN
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
     CALL dsreg__check_path('p_name', p_name, FALSE);
-    START TRANSACTION;
+    CALL dsreg__begin_read();
     CALL dsreg__session_touch(p_session_id, p_token);
     -- DELETE's row count does not depend on CLIENT_FOUND_ROWS
     DELETE FROM dsreg_lock WHERE name = CAST(p_name AS BINARY) AND session_id = p_session_id;

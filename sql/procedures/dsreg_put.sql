@@ -11,7 +11,7 @@ CREATE PROCEDURE dsreg_put(
 BEGIN
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
     CALL dsreg__check_node_args(p_path, p_value);
-    START TRANSACTION;
+    CALL dsreg__begin_read();
     IF p_session_id IS NOT NULL THEN
         CALL dsreg__session_touch(p_session_id, p_token);
     END IF;

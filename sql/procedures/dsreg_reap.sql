@@ -23,14 +23,14 @@ BEGIN
     SELECT value INTO v_max FROM dsreg_setting WHERE name = 'reap_max';
     SET p_reaped = 0;
     REPEAT
-        START TRANSACTION;
+        CALL dsreg__begin_read();
         CALL dsreg__reap_batch(v_batch_reaped, v_done_at);
         COMMIT;
         stamp: BEGIN
             -- the record is bookkeeping: losing it (a Galera certification race
             -- between reapers on several nodes) must not stop the reaping
             DECLARE CONTINUE HANDLER FOR 1213, 1205 ROLLBACK;
-            START TRANSACTION;
+            CALL dsreg__begin_read();
             CALL dsreg__reaper_stamp(v_batch_reaped, v_done_at);
             COMMIT;
         END stamp;

@@ -8,7 +8,7 @@ BEGIN
     DECLARE v_ttl_ms INT;
     DECLARE v_ended BOOLEAN;
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
-    START TRANSACTION;
+    CALL dsreg__begin_read();
     CALL dsreg__session_check(p_session_id, p_token, v_ttl_ms);
     CALL dsreg__session_end(p_session_id, FALSE, v_ended);
     COMMIT;

@@ -15,7 +15,7 @@ body: BEGIN
     IF v_fresh THEN
         LEAVE body;
     END IF;
-    START TRANSACTION;
+    CALL dsreg__begin_read();
     CALL dsreg__session_touch(p_session_id, p_token);
     COMMIT;
 END

@@ -26,7 +26,7 @@ BEGIN
     END IF;
     SET v_token = LOWER(HEX(RANDOM_BYTES(16)));
     CALL dsreg__lease_end(p_ttl_ms, v_end);
-    START TRANSACTION;
+    CALL dsreg__begin_read();
     INSERT INTO dsreg_session (token_hash, owner, ttl_ms, created_at, expires_at)
         VALUES (UNHEX(SHA2(v_token, 256)), p_owner, p_ttl_ms, UTC_TIMESTAMP(6),
                 v_end);

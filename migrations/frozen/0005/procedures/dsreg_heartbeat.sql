@@ -38,7 +38,7 @@ body: BEGIN
     IF p_session_id IS NULL THEN
         CALL dsreg__raise(45002, 'p_session_id: must not be NULL');
     END IF;
-    START TRANSACTION;
+    CALL dsreg__begin_read();
     IF v_fresh THEN
         CALL dsreg__session_check(p_session_id, p_token, v_ttl_ms);
     ELSE

@@ -1,9 +1,10 @@
-"""fewer statements on a value-changing heartbeat: its own node read once without a lock,
-no lease rewrite within a tick, no second counter read; the lease tick read with the session row
+"""every procedure's transactions in REPEATABLE READ whatever the caller's level;
+fewer statements on a value-changing heartbeat (own node read once without a lock, no lease rewrite
+within a tick, no second counter read, the lease tick read with the session row)
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-25 07:35:51.642445
+Create Date: 2026-11-25 08:01:21.303713
 """
 
 from pathlib import Path
