@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pymysql
@@ -47,6 +49,35 @@ def disable_reaper_event(conn: pymysql.Connection) -> None:
 def expire(conn: pymysql.Connection, session_id: int) -> None:
     """Let a lease run out now, without sleeping (the test owns the database)."""
     query(conn, "UPDATE dsreg_session SET expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE id = %s", session_id)
+
+
+def hold_counter(conn: pymysql.Connection, name: str) -> None:
+    """Open a transaction on `conn` holding the lock on counter row `name` ('revision', 'fence')
+    until the caller ends it: every writer that needs that counter stops there, in lock wait."""
+    query(conn, "START TRANSACTION")
+    query(conn, "SELECT value FROM dsreg_counter WHERE name = %s FOR UPDATE", name)
+
+
+class Background:
+    """Run one call on its own connection in a thread; keep its result or error."""
+
+    def __init__(self, conn: pymysql.Connection, fn: Callable[[pymysql.Connection], Any]) -> None:
+        self.conn = conn
+        self.thread_id = conn.thread_id()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,))
+        self._thread.start()
+
+    def _run(self, fn: Callable[[pymysql.Connection], Any]) -> None:
+        try:
+            self.result = fn(self.conn)
+        except BaseException as exc:
+            self.error = exc
+
+    def join(self) -> None:
+        self._thread.join(30)
+        assert not self._thread.is_alive()
 
 
 def wait_for_lock_wait(conn: pymysql.Connection, thread_id: int, timeout: float = 10.0) -> None:

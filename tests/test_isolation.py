@@ -9,7 +9,6 @@ connection holds the counter row until both writers wait for it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,16 @@ import pymysql
 import pytest
 
 from tests.conftest import ServerInfo
-from tests.sqlcall import call, disable_reaper_event, open_session, query, sqlstate, wait_for_lock_wait
+from tests.sqlcall import (
+    Background,
+    call,
+    disable_reaper_event,
+    hold_counter,
+    open_session,
+    query,
+    sqlstate,
+    wait_for_lock_wait,
+)
 
 LEVELS = ("READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
 
@@ -30,30 +38,19 @@ def racing_writers(
     server: ServerInfo, dbname: str, counter: str, calls: list[Callable[[pymysql.Connection], Any]]
 ) -> list[BaseException | None]:
     """Run each call on its own SERIALIZABLE connection while `counter` is held, then release it."""
-    outcomes: list[BaseException | None] = [None] * len(calls)
-    conns = [server.connect(dbname) for _ in calls]
     with server.connect(dbname) as holder:
-        query(holder, "START TRANSACTION")
-        query(holder, "SELECT value FROM dsreg_counter WHERE name = %s FOR UPDATE", counter)
-
-        def run(i: int) -> None:
-            try:
-                calls[i](conns[i])
-            except BaseException as exc:
-                outcomes[i] = exc
-
-        threads = []
-        for i, c in enumerate(conns):
-            set_level(c, "SERIALIZABLE")
-            threads.append(threading.Thread(target=run, args=(i,)))
-            threads[-1].start()
-            wait_for_lock_wait(holder, c.thread_id())
+        hold_counter(holder, counter)
+        writers = []
+        for fn in calls:
+            conn = server.connect(dbname)
+            set_level(conn, "SERIALIZABLE")
+            writers.append(Background(conn, fn))
+            wait_for_lock_wait(holder, writers[-1].thread_id)
         query(holder, "ROLLBACK")
-        for t in threads:
-            t.join(30)
-    for c in conns:
-        c.close()
-    return outcomes
+        for w in writers:
+            w.join()
+            w.conn.close()
+    return [w.error for w in writers]
 
 
 def test_serializable_heartbeats_creating_paths_in_one_gap_do_not_deadlock(

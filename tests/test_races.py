@@ -10,36 +10,23 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pymysql
 import pytest
 
 from tests.conftest import ServerInfo
-from tests.sqlcall import call, disable_reaper_event, expire, open_session, query, sqlstate, wait_for_lock_wait
-
-
-class Background:
-    """Run one call on its own connection in a thread; keep its result or error."""
-
-    def __init__(self, conn: pymysql.Connection, fn: Callable[[pymysql.Connection], Any]) -> None:
-        self.conn = conn
-        self.thread_id = conn.thread_id()
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn,))
-        self._thread.start()
-
-    def _run(self, fn: Callable[[pymysql.Connection], Any]) -> None:
-        try:
-            self.result = fn(self.conn)
-        except BaseException as exc:
-            self.error = exc
-
-    def join(self) -> None:
-        self._thread.join(30)
-        assert not self._thread.is_alive()
+from tests.sqlcall import (
+    Background,
+    call,
+    disable_reaper_event,
+    expire,
+    hold_counter,
+    open_session,
+    query,
+    sqlstate,
+    wait_for_lock_wait,
+)
 
 
 @pytest.fixture
@@ -50,11 +37,6 @@ def three(server: ServerInfo, dbname: str) -> Any:
         c.close()
 
 
-def _hold_revision_lock(conn: pymysql.Connection) -> None:
-    query(conn, "START TRANSACTION")
-    query(conn, "SELECT value FROM dsreg_counter WHERE name = 'revision' FOR UPDATE")
-
-
 def test_heartbeat_first_extends_and_reaper_skips(three: list[pymysql.Connection]) -> None:
     holder, beat_conn, reap_conn = three
     disable_reaper_event(holder)
@@ -62,7 +44,7 @@ def test_heartbeat_first_extends_and_reaper_skips(three: list[pymysql.Connection
     call(holder, "dsreg_heartbeat", sid, token, "/nodes/worker/w1", "load=1")
     expire(holder, sid)  # the lease is over, but no reaper ran: the session is still alive
 
-    _hold_revision_lock(holder)
+    hold_counter(holder, "revision")
     beat = Background(beat_conn, lambda c: call(c, "dsreg_heartbeat", sid, token, "/nodes/worker/w1", "load=2"))
     wait_for_lock_wait(reap_conn, beat.thread_id)  # heartbeat holds the session row, waits for the counter
     _, (reaped,) = call(reap_conn, "dsreg_reap", out=1)  # SKIP LOCKED: the session being beaten is skipped
@@ -85,7 +67,7 @@ def test_reaper_first_reaps_and_heartbeat_fails_45001(three: list[pymysql.Connec
     call(holder, "dsreg_heartbeat", sid, token, "/nodes/worker/w1", "load=1")
     expire(holder, sid)
 
-    _hold_revision_lock(holder)
+    hold_counter(holder, "revision")
     reap = Background(reap_conn, lambda c: call(c, "dsreg_reap", out=1))
     wait_for_lock_wait(holder, reap.thread_id)  # reaper holds the session row, waits for the counter
     beat = Background(beat_conn, lambda c: call(c, "dsreg_heartbeat", sid, token, "/nodes/worker/w1", "load=2"))
@@ -141,7 +123,7 @@ def test_a_long_reap_is_not_taken_for_a_database_stall(three: list[pymysql.Conne
     # a reaper ran just now, and the three leases ran out after it
     query(holder, "UPDATE dsreg_reaper SET last_run_at = UTC_TIMESTAMP(6), stalls = 0")
     query(holder, "UPDATE dsreg_session SET expires_at = UTC_TIMESTAMP(6)")
-    _hold_revision_lock(holder)
+    hold_counter(holder, "revision")
     reap = Background(reap_conn, lambda c: call(c, "dsreg_reap", out=1))
     wait_for_lock_wait(holder, reap.thread_id)  # batch 1 locked a session, waits for the counter
     time.sleep(1.5)
