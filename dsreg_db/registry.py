@@ -61,10 +61,12 @@ class Registry:
 
     def subscribe(self, path: str, listener: WatchListener, *, initial: bool = False) -> Subscription:
         """Deliver ADD/UPDATE/DELETE for ``path`` and its subtree, in revision order, from now on
-        (``initial=True``: first an ADD for every existing node). Runs on the shared poller thread."""
+        (``initial=True``: first an ADD for every existing node). Every listener runs on the shared poller
+        thread. Returns the handle: ``cancel()`` ends this subscription; others of the same path go on."""
         return self._poller.subscribe(path, listener, initial=initial)
 
     def unsubscribe(self, path: str) -> None:
+        """Cancel every subscription of ``path``."""
         self._poller.unsubscribe(path)
 
     def reap(self) -> int:

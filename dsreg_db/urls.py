@@ -8,11 +8,9 @@ from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
+from dsreg_db.errors import NoUrl
+
 ENV_URL = "DSREG_URL"
-
-
-class NoUrl(ValueError):
-    """No database URL was given."""
 
 
 _MULTI = re.compile(r"^(?P<head>[^:/]+://(?:[^@/]*@)?)(?P<hosts>[^/?]+)(?P<tail>.*)$")
@@ -22,7 +20,8 @@ def split_hosts(url: str | URL) -> tuple[str | URL, list[tuple[str, int]]]:
     """``mysql://u@h1:3306,h2:3307/db`` -> (the URL with h1 only, [(h1, 3306), (h2, 3307)]).
 
     Several hosts name the nodes of one Galera / InnoDB Cluster: the client
-    connects to the first that answers, starting from a random one.
+    (dsreg_db.client.Client) starts from a random one, keeps to the last that
+    answered, and moves to the next when a connection fails.
     """
     if not isinstance(url, str):
         return url, []
@@ -45,6 +44,11 @@ def normalize(url: str | URL) -> URL:
     else:
         raise NoUrl(f"not a MySQL/MariaDB URL: {parsed.render_as_string(hide_password=True)}")
     return parsed
+
+
+def for_host(url: str | URL, host: str, port: int) -> URL:
+    """The URL (one host or several) pointed at one host: ``mysql://u@h1,h2/db`` -> ``mysql+pymysql://u@host:port/db``."""
+    return normalize(url).set(host=host, port=port)
 
 
 def from_env(url: str | None = None) -> URL:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import op
 
-from dsreg_db import ddl
+from dsreg_db.schema import ddl
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

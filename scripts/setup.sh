@@ -22,8 +22,13 @@ if [ "${1:-}" = "--test" ]; then
     # the Java client's tests compile it with javac against Debian's JDBC driver
     command -v javac >/dev/null || apt_install default-jdk-headless
     [ -e /usr/share/java/mariadb-java-client.jar ] || apt_install libmariadb-java
+    # ... and run its JUnit 5 tests with the console launcher
+    [ -e /usr/share/java/junit-platform-console-standalone.jar ] || apt_install junit5
     # the Galera tests start a 3-node cluster on loopback (rsync state transfer)
     { [ -e /usr/lib/galera/libgalera_smm.so ] && command -v rsync >/dev/null; } || apt_install galera-4 rsync
+    # dsreg bench --peers (and tests/test_peers.py) start a private etcd and ZooKeeper next to MariaDB
+    command -v etcd >/dev/null || apt_install etcd-server
+    [ -e /usr/share/java/zookeeper.jar ] || apt_install zookeeper
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quickstart 2: set up, lint, type-check and run the test suite against a
 # private server it starts itself (or $DSREG_TEST_URL).
-#   bash scripts/test.sh            default suite (about 2 minutes)
+#   bash scripts/test.sh            default suite (about 10 minutes)
 #   bash scripts/test.sh -m slow    the long torture/soak/cluster runs
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -3,7 +3,7 @@
 Where the server comes from, first match wins:
 1. ``DSREG_TEST_URL`` (an existing MySQL 8 / MariaDB 10.11+, root-like account);
 2. testcontainers' MySQL 8 module, when a Docker engine answers;
-3. a private mariadbd/mysqld from the local binaries (dsreg_db.server).
+3. a private mariadbd/mysqld from the local binaries (dsreg_db.testing.server).
 """
 
 from __future__ import annotations
@@ -21,8 +21,13 @@ import pymysql.constants.CLIENT
 import pytest
 from sqlalchemy.engine import make_url
 
-from dsreg_db import migrate
-from dsreg_db.server import LocalServer
+from dsreg_db.schema import migrate
+from dsreg_db.testing.server import LocalServer
+from tests.netproxy import Proxy
+
+#: the revision fresh databases are migrated to: "head", or an older one to show that a test
+#: fails there (e.g. DSREG_TEST_REVISION=0005 pytest tests/test_caller_proof.py)
+REVISION = os.environ.get("DSREG_TEST_REVISION", "head")
 
 #: the tests' private server trades durability against an OS crash (not a
 #: mysqld crash: kill -9 keeps every commit) for speed
@@ -37,11 +42,15 @@ class ServerInfo:
     password: str
     local: LocalServer | None = None
 
-    def url(self, database: str = "") -> str:
+    def url(self, database: str = "", *, port: int | None = None) -> str:
+        """``port``: a relay on 127.0.0.1 in front of this server (tests/netproxy.py) instead."""
         auth = self.user + (f":{self.password}" if self.password else "")
-        return f"mysql+pymysql://{auth}@{self.host}:{self.port}/{database}"
+        host = f"{self.host}:{self.port}" if port is None else f"127.0.0.1:{port}"
+        return f"mysql+pymysql://{auth}@{host}/{database}"
 
-    def connect(self, database: str | None = None, *, found_rows: bool = False, **kw: Any) -> pymysql.Connection:
+    def connect(
+        self, database: str | None = None, *, found_rows: bool = False, autocommit: bool = True, **kw: Any
+    ) -> pymysql.Connection:
         flags = pymysql.constants.CLIENT.FOUND_ROWS if found_rows else 0
         return pymysql.connect(
             host=self.host,
@@ -49,7 +58,7 @@ class ServerInfo:
             user=self.user,
             password=self.password,
             database=database,
-            autocommit=True,
+            autocommit=autocommit,
             client_flag=flags,
             **kw,
         )
@@ -93,7 +102,7 @@ def make_db(server: ServerInfo) -> Iterator[Callable[..., str]]:
             cur.execute(f"CREATE DATABASE `{name}`")
         made.append(name)
         if migrated:
-            migrate.upgrade(server.url(name))
+            migrate.upgrade(server.url(name), REVISION)
         return name
 
     yield make
@@ -110,6 +119,13 @@ def dbname(make_db: Callable[[], str]) -> str:
 @pytest.fixture
 def db_url(server: ServerInfo, dbname: str) -> str:
     return server.url(dbname)
+
+
+@pytest.fixture
+def proxy(server: ServerInfo) -> Iterator[Proxy]:
+    """A TCP relay to the server that the test can pause (a partition) or make refuse (tests/netproxy.py)."""
+    with Proxy(server.port, server.host) as relay:
+        yield relay
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pymysql
 import pytest
 
 from dsreg_db import InvalidArgument, Registry
-from dsreg_db.sqlobjects import SQL_DIR
+from dsreg_db.schema.sqlobjects import SQL_DIR
 from tests.conftest import ServerInfo
 from tests.sqlcall import call, open_session, query, snapshot, sqlstate
 

@@ -10,8 +10,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from dsreg_db import Registry, migrate
+from dsreg_db import Registry
 from dsreg_db.cli import main
+from dsreg_db.schema import migrate
 from tests.conftest import ServerInfo
 
 
@@ -63,7 +64,7 @@ def test_status_reap_metrics_doctor(db_url: str) -> None:
 
 
 def test_doctor_fails_when_event_scheduler_is_off() -> None:
-    from dsreg_db.server import LocalServer
+    from dsreg_db.testing.server import LocalServer
 
     with LocalServer(event_scheduler=False) as server:
         url = server.create_database("doc")
@@ -108,3 +109,18 @@ def test_demo_on_a_throwaway_server() -> None:
     assert 1.5 < detection < 3.0 + 1.0 + 1.0, out
     assert "5 of the other 5 nodes kept their sessions" in out
     assert "throwaway server stopped and removed" in out
+
+
+def test_malformed_account_is_a_one_line_usage_error() -> None:
+    """Tried: quotes inside the account (as in SQL: app@'%'), no host, a quoted definer."""
+    for args in (["grant", "app@'%'"], ["grant", "--definer", "nohost"], ["upgrade", "--definer", "o@'x'"]):
+        result = CliRunner().invoke(main, [*args, "--url", "mysql://u@127.0.0.1:1/db"])
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output and "not an account of the form user@host" in result.output
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"dsreg, version {version('dsreg-db')}"

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import pymysql
 import pytest
 
 from dsreg_db import Registry
-from dsreg_db.sqlobjects import ROOT
 from tests.conftest import ServerInfo
+from tests.netproxy import Proxy
+from tests.sqlcall import query
 
+#: the repository (the Java client and the shell example are not part of the Python package)
+ROOT = Path(__file__).resolve().parent.parent
 JAVA_SRC = ROOT / "clients" / "java" / "src"
+JAVA_TEST = ROOT / "clients" / "java" / "test"
+#: JUnit 5 with its console launcher, from Debian's junit5
+JUNIT_JAR = "/usr/share/java/junit-platform-console-standalone.jar"
 JDBC_JARS = ["/usr/share/java/mariadb-java-client.jar", "/usr/share/java/mysql-connector-java.jar"]
 
 
@@ -30,10 +39,13 @@ def _jdbc_jar() -> str:
 @pytest.fixture(scope="module")
 def java_classes(tmp_path_factory: pytest.TempPathFactory) -> str:
     assert shutil.which("javac"), "javac is needed (Debian: apt-get install default-jdk-headless)"
+    assert os.path.exists(JUNIT_JAR), f"JUnit 5 is needed (Debian: apt-get install junit5); looked for {JUNIT_JAR}"
     out = tmp_path_factory.mktemp("java")
-    sources = [str(p) for p in (JAVA_SRC / "dsreg").glob("*.java")]
+    sources = [str(p) for p in sorted((JAVA_SRC / "dsreg").glob("*.java")) + sorted(JAVA_TEST.rglob("*.java"))]
     subprocess.run(
-        ["javac", "-Xlint:all", "-Werror", "-d", str(out), "-cp", _jdbc_jar(), *sources], check=True, timeout=180
+        ["javac", "-Xlint:all", "-Werror", "-d", str(out), "-cp", f"{_jdbc_jar()}{os.pathsep}{JUNIT_JAR}", *sources],
+        check=True,
+        timeout=180,
     )
     return f"{out}{os.pathsep}{_jdbc_jar()}"
 
@@ -146,3 +158,128 @@ def test_shell_client(server: ServerInfo, dbname: str, db_url: str) -> None:
         assert not registry.exists("/nodes/worker/shell-1")  # closed: the ephemeral node went with it
         events = registry.watch("/nodes/worker/shell-1", 0)
         assert [e.kind for e in events] == ["ADD", "DELETE"]
+
+
+def test_java_fenced_write(java_classes: str, server: ServerInfo, dbname: str, admin: pymysql.Connection) -> None:
+    """FencedWrite (plain JDBC): the guard and the work are one transaction on the application's
+    connection. A write commits while the lock is held with that fence (and a release waits for it);
+    a write whose work fails is rolled back whole; after the lock was released behind the writer's
+    back, with a stale fence, or after the session closed, the write fails with 45003 / 45001 and its
+    row is absent. Autocommit is restored after every write."""
+    jdbc = f"jdbc:mariadb://{server.host}:{server.port}/{dbname}"
+    lock = "/locks/failover/master-3"
+    proc = subprocess.run(
+        ["java", "-cp", java_classes, "dsreg.FencedWrite", jdbc, server.user, server.password or "", lock],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout.splitlines()
+    assert out[0].startswith("OPEN ") and out[1].startswith("LOCKED "), out
+    sid, first = int(out[0].split()[1]), int(out[1].split()[1])
+    assert out[2:] == [
+        "HELD 1205",  # a release from another connection waited on the guarded transaction (1 s lock wait)
+        "WROTE 1",
+        "FAILED 2 23000",  # the work's own error: rolled back, its first insert too
+        "RELEASED behind its back",
+        "FAILED 3 45003",
+        "LOCKED again, greater fence",
+        "WROTE 4",
+        "FAILED 5 45003",  # the old fence after the lock was re-issued
+        "CLOSED",
+        "FAILED 6 45001",
+        "DONE",
+    ], proc.stdout + proc.stderr
+    rows = query(admin, "SELECT seq, fence FROM app_fenced ORDER BY seq")
+    assert [seq for seq, _ in rows] == [1, 4], rows
+    assert rows[0][1] == first and rows[1][1] > first
+    assert query(admin, "SELECT COUNT(*) FROM dsreg_session WHERE id = %s", sid) == [(0,)]
+    assert query(admin, "SELECT COUNT(*) FROM dsreg_lock WHERE name = %s", lock) == [(0,)]
+
+
+@pytest.mark.timeout(600)
+def test_java_registry_passes_its_junit_case(java_classes: str, server: ServerInfo, dbname: str) -> None:
+    """clients/java/test: DolphinScheduler's registry test case and more (kill -9 of a worker JVM,
+    restart on the same key, a listener blocking 2 x ttl), run by JUnit 5's console launcher."""
+    env = {
+        **os.environ,
+        "DSREG_JDBC_URL": f"jdbc:mariadb://{server.host}:{server.port}/{dbname}",
+        "DSREG_JDBC_USER": server.user,
+        "DSREG_JDBC_PASSWORD": server.password or "",
+        "DSREG_JAVA_CLASSPATH": java_classes,
+    }
+    proc = subprocess.run(
+        [
+            "java",
+            "-jar",
+            JUNIT_JAR,
+            "--class-path",
+            java_classes,
+            "--select-package",
+            "dsreg",
+            "--disable-banner",
+            "--details=tree",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    out = proc.stdout
+    for line in out.splitlines():
+        if "MEASURED" in line:
+            print(line.strip())
+    assert proc.returncode == 0, out + proc.stderr
+    found = re.search(r"(\d+) tests found", out)
+    succeeded = re.search(r"(\d+) tests successful", out)
+    assert found and succeeded and int(found.group(1)) >= 10 and succeeded.group(1) == found.group(1), out
+
+
+def test_java_worker_rides_out_a_network_cut_shorter_than_its_ttl(
+    java_classes: str, server: ServerInfo, dbname: str, db_url: str, proxy: Proxy
+) -> None:
+    """The Java worker's connections cut and refused for 2.5 s (ttl 6 s, beats every 2 s) through a TCP
+    relay: SUSPENDED at the first failed beat, then RECONNECTED on the same session; its node never
+    left (no DELETE in the change log) and DISCONNECTED was never told."""
+    jdbc = f"jdbc:mariadb://127.0.0.1:{proxy.port}/{dbname}"
+    argv = ["java", "-cp", java_classes, "dsreg.Example", jdbc, server.user, server.password or "", "/nodes/worker/j"]
+    proc = subprocess.Popen([*argv, "6000"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = Lines(proc)
+        session = lines.wait_for("READY").split()[2]
+        with Registry(db_url) as registry:
+            rev, _ = registry.list_nodes("/nodes/worker")
+            proxy.refuse()
+            cut = time.monotonic()
+            suspended = lines.wait_for("STATE SUSPENDED", timeout=5)
+            suspended_after = time.monotonic() - cut
+            time.sleep(max(0.0, 2.5 - suspended_after))
+            proxy.resume()
+            resumed = time.monotonic()
+            reconnected = lines.wait_for("STATE RECONNECTED", timeout=10)
+            reconnected_after = time.monotonic() - resumed
+            node = registry.get("/nodes/worker/j")
+            events = [e.kind for e in registry.watch("/nodes/worker", rev)]
+    finally:
+        proc.kill()
+        proc.wait()
+    print(
+        f"java network cut 2.5 s: SUSPENDED {suspended_after:.2f} s after the cut, "
+        f"RECONNECTED {reconnected_after:.2f} s after it ended"
+    )
+    assert suspended == f"STATE SUSPENDED session {session}"
+    assert reconnected == f"STATE RECONNECTED session {session}"
+    assert node is not None and str(node.session_id) == session
+    assert "DELETE" not in events
+    assert not any(line.startswith("STATE DISCONNECTED") for line in lines.seen)
+
+
+def test_the_dolphinscheduler_adapter_compiles_against_their_registry_api(java_classes: str, tmp_path: Path) -> None:
+    """clients/java/dolphinscheduler: the plugin class a DolphinScheduler module needs, compiled with
+    -Werror against the shape of their Registry API (every method implemented, types translated)."""
+    sources = sorted(str(p) for p in (ROOT / "clients" / "java" / "dolphinscheduler").rglob("*.java"))
+    subprocess.run(
+        ["javac", "-Xlint:all", "-Werror", "-d", str(tmp_path), "-cp", java_classes, *sources], check=True, timeout=180
+    )
+    assert (tmp_path / "dsreg" / "dolphinscheduler" / "DsregDolphinSchedulerRegistry.class").exists()

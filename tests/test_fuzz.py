@@ -222,5 +222,6 @@ def test_fuzz_procedures(server: ServerInfo, make_db: Callable[[], str]) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_fuzz_procedures_long(server: ServerInfo, make_db: Callable[[], str]) -> None:
     _run(server, make_db, examples=800, steps=50)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
 import time
@@ -101,6 +102,32 @@ def test_reaped_holder_loses_the_lock(db_url: str) -> None:
         with pytest.raises(NotOwner):
             holder.release_lock("/locks/leader")
         waiter.release_lock("/locks/leader")
+
+
+def test_lost_callbacks_belong_to_their_lock_and_can_be_cancelled(db_url: str) -> None:
+    """Tried: 100 throwaway locks each with a callback, then one kept lock with two, one cancelled."""
+    told: list[str] = []
+    with Registry(db_url) as registry:
+        holder = registry.session("holder", ttl=1.0)
+        for i in range(100):
+            holder.lock("/locks/leader").on_lost(lambda _lock, i=i: told.append(f"dropped {i}"))
+        gc.collect()
+        kept = holder.lock("/locks/leader")
+        kept.on_lost(lambda _lock: told.append("kept"))
+        cancel = kept.on_lost(lambda _lock: told.append("cancelled"))
+        cancel()
+        assert kept.acquire() is not None
+        lost = threading.Event()
+        holder.add_listener(lambda state: state is SessionState.LOST and lost.set())
+        with holder._lock:  # the holder stalls past its ttl: reaped, LOST
+            assert lost.wait(10)
+        deadline = time.monotonic() + 5
+        while not told:
+            assert time.monotonic() < deadline, "the kept lock's callback never ran"
+            time.sleep(0.05)
+        time.sleep(0.2)  # anything else queued on the callback thread runs by now
+        assert told == ["kept"]
+        kept.release()
 
 
 def test_lock_timeout_waits_with_backoff_not_a_busy_loop(db_url: str, conn: pymysql.Connection) -> None:

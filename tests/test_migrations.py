@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pymysql
 
-from dsreg_db import migrate, sqlobjects
+from dsreg_db.schema import migrate, sqlobjects
 from tests.conftest import ServerInfo
 from tests.schemadump import dump, is_empty
 from tests.sqlcall import query
@@ -44,5 +46,12 @@ def test_head_revision_matches_sql_dir() -> None:
     revisions = sqlobjects.revisions()
     for obj in sqlobjects.load(sqlobjects.SQL_DIR):
         latest = sqlobjects.latest_frozen(obj, revisions)
-        assert latest is not None and latest.text == obj.text, f"{obj.key} changed in sql/ without a new revision"
+        assert latest is not None and latest.code() == obj.code(), f"{obj.key} changed in sql/ without a new revision"
     assert migrate.head() == revisions[-1]
+
+
+def test_settings_rows_match_sql_dir(conn: pymysql.Connection) -> None:
+    """sql/seeds/dsreg_setting.sql lists every setting the revisions insert, with its default."""
+    (seed,) = [o for o in sqlobjects.load(sqlobjects.SQL_DIR) if o.key == "seeds/dsreg_setting"]
+    seeds = re.findall(r"\('(\w+)', (\d+)\)", seed.statements()[0])
+    assert sorted(query(conn, "SELECT name, value FROM dsreg_setting")) == sorted((n, int(v)) for n, v in seeds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
@@ -17,8 +18,10 @@ from dsreg_db import (
     SessionState,
     Unavailable,
 )
-from dsreg_db.server import LocalServer
+from dsreg_db.testing.server import LocalServer
+from tests.conftest import ServerInfo
 from tests.sqlcall import query
+from tests.test_clients import Lines, java_classes  # noqa: F401 (java_classes: the fixture)
 
 
 def _wait_for(predicate: object, timeout: float, what: str) -> None:
@@ -103,8 +106,9 @@ def test_errors_map_to_exception_classes(db_url: str) -> None:
 
 
 def test_suspended_then_reconnected_across_a_server_restart() -> None:
-    """Kill the server for longer than the ttl: SUSPENDED, then RECONNECTED on the same session (stall grace)."""
-    from dsreg_db import migrate
+    """Kill the server for longer than the ttl: SUSPENDED, LOST by the client's own deadline (it cannot know
+    that the server stalled too), then RECONNECTED on the *same* session: the stall grace kept it."""
+    from dsreg_db.schema import migrate
 
     with LocalServer() as server:
         url = server.create_database("restart")
@@ -122,7 +126,7 @@ def test_suspended_then_reconnected_across_a_server_restart() -> None:
             time.sleep(3.0)  # down for longer than the ttl
             server.start()
             _wait_for(lambda: SessionState.RECONNECTED in states, 20, "RECONNECTED")
-            assert states == [SessionState.SUSPENDED, SessionState.RECONNECTED]
+            assert states == [SessionState.SUSPENDED, SessionState.LOST, SessionState.RECONNECTED]
             assert session.id == sid  # the stall grace kept the session: nobody lost it
             node = registry.get("/nodes/worker/survivor")
             assert node is not None and node.session_id == sid
@@ -152,7 +156,7 @@ def test_concurrent_registers_from_threads(db_url: str) -> None:
 
 def test_a_routine_missing_for_a_moment_is_retried(db_url: str, admin: pymysql.Connection) -> None:
     """What an online upgrade looks like to a client: DROP PROCEDURE, then CREATE a moment later (error 1305)."""
-    from dsreg_db import sqlobjects
+    from dsreg_db.schema import sqlobjects
 
     get = next(o for o in sqlobjects.load(sqlobjects.SQL_DIR) if o.name == "dsreg_get")
     with Registry(db_url) as registry:
@@ -166,3 +170,61 @@ def test_a_routine_missing_for_a_moment_is_retried(db_url: str, admin: pymysql.C
         assert node is not None and node.value == "1"
         assert time.monotonic() - started >= 0.5
         assert registry.client.retries[1305] >= 1
+
+
+def test_a_multi_host_url_fails_over_to_a_host_that_answers(server: ServerInfo, dbname: str) -> None:
+    """`mysql://u@dead:port,live:port/db`: calls go to the host that answers, whichever comes first
+    and wherever the random start is (tried: 8 clients, the dead port first and last)."""
+    from dsreg_db.client import Client
+    from dsreg_db.testing.server import free_port
+
+    dead = free_port()
+    auth = server.user + (f":{server.password}" if server.password else "")
+    for order in ((dead, server.port), (server.port, dead)):
+        hosts = ",".join(f"{server.host}:{port}" for port in order)
+        for _ in range(4):
+            client = Client(f"mysql+pymysql://{auth}@{hosts}/{dbname}", retry_seconds=5.0)
+            try:
+                sid, token = client.session_open("multi", 5000)
+                client.session_keepalive(sid, token)
+                client.session_close(sid, token)
+                assert client.hosts[client._preferred] == (server.host, server.port)
+            finally:
+                client.dispose()
+
+
+def test_java_worker_keeps_its_session_across_a_server_restart(java_classes: str) -> None:  # noqa: F811
+    """(Here, not in test_clients.py: a server killed and restarted in this process before the Galera tests
+    made test_galera_torture_with_a_node_killed hang, 3 of 3; why is not known yet.)
+    The server killed for 3 s (longer than the ttl of 2 s, shorter than nothing: the stall grace covers
+    it): the Java worker says SUSPENDED, DISCONNECTED by its own deadline (it cannot know the server
+    stalled too), then RECONNECTED on the *same* session, its node and lock kept."""
+    from dsreg_db.schema import migrate
+    from dsreg_db.testing.server import LocalServer
+
+    with LocalServer() as local:
+        url = local.create_database("javarestart")
+        migrate.upgrade(url)
+        jdbc = f"jdbc:mariadb://127.0.0.1:{local.port}/javarestart"
+        argv = ["java", "-cp", java_classes, "dsreg.Example", jdbc, "root", "", "/nodes/worker/survivor", "2000"]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            lines = Lines(proc)
+            session = lines.wait_for("READY").split()[2]
+            lines.wait_for("LOCKED /locks/java")
+            local.kill()
+            states = [lines.wait_for("STATE SUSPENDED", timeout=10), lines.wait_for("STATE DISCONNECTED", timeout=10)]
+            time.sleep(3.0)
+            local.start()
+            states.append(lines.wait_for("STATE RECONNECTED", timeout=20))
+            with Registry(url) as registry:
+                node = registry.get("/nodes/worker/survivor")
+            with pymysql.connect(host="127.0.0.1", port=local.port, user="root", database="javarestart") as c:
+                holders = query(c, "SELECT session_id FROM dsreg_lock WHERE name = '/locks/java'")
+        finally:
+            proc.kill()
+            proc.wait()
+    assert states == [f"STATE {s} session {session}" for s in ("SUSPENDED", "DISCONNECTED", "RECONNECTED")]
+    assert [line for line in lines.seen if line.startswith("STATE")][-3:] == states  # nothing in between
+    assert node is not None and str(node.session_id) == session
+    assert holders == [(int(session),)]

@@ -6,7 +6,8 @@
 -- equal value writes nothing and takes no revision lock. The value's size is
 -- checked only when it is written, after the owner (45005 comes first, then
 -- 45002; the caller's transaction rolls back): an unchanged heartbeat skips
--- that settings lookup.
+-- that settings lookup. A new ephemeral path past 'max_nodes_per_session'
+-- raises 45006 (checked last, before anything is written).
 -- The caller runs a transaction begun by dsreg__begin_read (so plain reads
 -- lock nothing) and, for a session, has already locked and verified the
 -- session row. That lock makes a plain read of the session's
@@ -26,6 +27,7 @@ body: BEGIN
     DECLARE v_owner BIGINT;
     DECLARE v_old MEDIUMBLOB;
     DECLARE v_rev BIGINT;
+    DECLARE v_count BIGINT;
     DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
 
     IF p_session_id IS NOT NULL THEN
@@ -54,6 +56,12 @@ body: BEGIN
     END IF;
 
     CALL dsreg__check_value(p_value);
+    IF NOT v_found AND p_session_id IS NOT NULL THEN
+        -- exact: every writer of this session's nodes holds its row lock
+        SELECT COUNT(*) INTO v_count FROM dsreg_node WHERE session_id = p_session_id;
+        CALL dsreg__limit('max_nodes_per_session', v_count,
+                          CONCAT('session ', p_session_id, ' has ', v_count, ' nodes'));
+    END IF;
     IF v_found THEN
         CALL dsreg__event_append('UPDATE', p_path, p_value, p_session_id, v_rev);
         UPDATE dsreg_node SET value = p_value, version = version + 1, mod_rev = v_rev
@@ -62,5 +70,8 @@ body: BEGIN
         CALL dsreg__event_append('ADD', p_path, p_value, p_session_id, v_rev);
         INSERT INTO dsreg_node (path, value, session_id, version, create_rev, mod_rev)
             VALUES (p_path, p_value, p_session_id, 1, v_rev, v_rev);
+        IF p_session_id IS NOT NULL THEN
+            CALL dsreg__session_certify(p_session_id);  -- a new row the session owns
+        END IF;
     END IF;
 END

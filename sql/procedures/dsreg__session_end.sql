@@ -2,9 +2,10 @@
 -- session, in the caller's transaction: delete the session row (for the
 -- reaper only if its lease is still over, re-checked in that same DELETE),
 -- then, in the same transaction, its ephemeral nodes (one DELETE event each,
--- carrying the last value and owner) and its locks. Lock order: the caller
--- already holds the session row; then the revision counter; then nodes;
--- then locks -- the order every hot path uses, so none of them deadlock.
+-- carrying the last value and owner), its locks and its places in fair
+-- locks' queues. Lock order: the caller already holds the session row; then
+-- the revision counter; then nodes; then locks; then waiter rows -- the
+-- order every hot path uses, so none of them deadlock.
 CREATE PROCEDURE dsreg__session_end(
     IN p_session_id BIGINT, IN p_only_if_expired BOOLEAN, OUT p_ended BOOLEAN)
     MODIFIES SQL DATA
@@ -30,5 +31,6 @@ BEGIN
         END IF;
         DELETE FROM dsreg_node WHERE session_id = p_session_id;
         DELETE FROM dsreg_lock WHERE session_id = p_session_id;
+        DELETE FROM dsreg_lock_waiter WHERE session_id = p_session_id;
     END IF;
 END

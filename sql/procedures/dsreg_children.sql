@@ -11,10 +11,13 @@ BEGIN
     DECLARE v_base VARBINARY(255);
     DECLARE v_lo VARBINARY(256);
     DECLARE v_hi VARBINARY(256);
+    DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK AND NO CHAIN NO RELEASE; RESIGNAL; END;
+    CALL dsreg__enter();
     CALL dsreg__prefix_bounds('p_path', p_path, v_base, v_lo, v_hi);
     -- DISTINCT and ORDER BY on bytes: a text collation would merge 'A' and 'a'
     SELECT CONVERT(t.segment USING utf8mb4) AS name
         FROM (SELECT DISTINCT SUBSTRING_INDEX(SUBSTRING(path, LENGTH(v_base) + 2), CAST('/' AS BINARY), 1) AS segment
                 FROM dsreg_node WHERE path > v_lo AND path < v_hi) AS t
         ORDER BY t.segment;
+    COMMIT AND NO CHAIN NO RELEASE;
 END

@@ -9,16 +9,21 @@ CREATE PROCEDURE dsreg_delete(
     MODIFIES SQL DATA
     SQL SECURITY DEFINER
 BEGIN
+    DECLARE v_fresh BOOLEAN;
     DECLARE v_found BOOLEAN DEFAULT FALSE;
     DECLARE v_owner BIGINT;
     DECLARE v_value MEDIUMBLOB;
     DECLARE v_rev BIGINT;
     DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
-    DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
+    DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK AND NO CHAIN NO RELEASE; RESIGNAL; END;
+    CALL dsreg__enter();
     CALL dsreg__check_path('p_path', p_path, FALSE);
-    CALL dsreg__begin_read();
     IF p_session_id IS NOT NULL THEN
-        CALL dsreg__session_touch(p_session_id, p_token);
+        CALL dsreg__session_verify(p_session_id, p_token, v_fresh);
+    END IF;
+    CALL dsreg__begin_read('write');
+    IF p_session_id IS NOT NULL THEN
+        CALL dsreg__session_touch(p_session_id, v_fresh);
     END IF;
     CALL dsreg__rev_lock(v_rev);
     SELECT session_id, value, TRUE INTO v_owner, v_value, v_found
@@ -30,5 +35,5 @@ BEGIN
         CALL dsreg__event_append('DELETE', p_path, v_value, v_owner, v_rev);
         DELETE FROM dsreg_node WHERE path = CAST(p_path AS BINARY);
     END IF;
-    COMMIT;
+    COMMIT AND NO CHAIN NO RELEASE;
 END

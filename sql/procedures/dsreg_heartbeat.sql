@@ -5,45 +5,46 @@
 -- Read-only fast path: when the lease already reaches the end this call
 -- would grant (dsreg__lease_end: calls within one 'lease_tick_ms' grant the
 -- same end) and the node holds the value, nothing needs writing, and the
--- call is two plain reads of a fresh snapshot (see dsreg__session_fresh).
+-- call is two plain reads of a fresh snapshot (see dsreg__session_fresh)
+-- and locks nothing.
 -- A new value with a fresh lease (several beats in one tick) locks and
 -- checks the session row but does not rewrite the lease: it reached, at
 -- that read, the end this call grants, and a live lease never shrinks.
--- Errors, in the order they are checked: 45002 bad path or NULL value;
--- 45001 session gone (nothing is written: re-open and re-register); 45003
--- wrong token; 45005 path owned by another session or persistent; 45002
--- value larger than 'max_value_bytes' (checked only when written). The
--- fast path succeeds only when none of them applies, so it keeps that order.
+-- A call that writes also reaps one batch after its commit when no reaper
+-- ran lately (dsreg__reap_last_resort).
+-- Errors, in the order they are checked: 45002 bad path, NULL value or
+-- NULL session/token; 45001 session gone (nothing is written: re-open and
+-- re-register); 45003 wrong token; 45005 path owned by another session or
+-- persistent; 45002
+-- value larger than 'max_value_bytes' (checked only when written); 45006
+-- a new path past 'max_nodes_per_session'. The fast path succeeds only
+-- when none of them applies, so it keeps that order.
 CREATE PROCEDURE dsreg_heartbeat(
     IN p_session_id BIGINT, IN p_token TEXT,
     IN p_path TEXT CHARACTER SET utf8mb4, IN p_value MEDIUMTEXT CHARACTER SET utf8mb4)
     MODIFIES SQL DATA
     SQL SECURITY DEFINER
 body: BEGIN
-    DECLARE v_fresh BOOLEAN DEFAULT FALSE;
+    DECLARE v_state VARCHAR(7);
     DECLARE v_same BOOLEAN DEFAULT FALSE;
-    DECLARE v_ttl_ms INT;
-    DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
-    CALL dsreg__begin_read();
-    CALL dsreg__session_fresh(p_session_id, p_token, v_fresh);
-    IF v_fresh THEN
+    DECLARE v_stale BOOLEAN DEFAULT FALSE;
+    DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK AND NO CHAIN NO RELEASE; RESIGNAL; END;
+    CALL dsreg__enter();
+    CALL dsreg__session_fresh(p_session_id, p_token, v_state);
+    IF v_state = 'fresh' THEN
         CALL dsreg__node_same(p_session_id, p_path, p_value, v_same);
-    END IF;
-    COMMIT;
-    IF v_same THEN
-        LEAVE body;
+        IF v_same THEN
+            COMMIT AND NO CHAIN NO RELEASE;
+            LEAVE body;
+        END IF;
     END IF;
 
     CALL dsreg__check_node_args(p_path, p_value);
-    IF p_session_id IS NULL THEN
-        CALL dsreg__raise(45002, 'p_session_id: must not be NULL');
-    END IF;
-    CALL dsreg__begin_read();
-    IF v_fresh THEN
-        CALL dsreg__session_check(p_session_id, p_token, v_ttl_ms);
-    ELSE
-        CALL dsreg__session_touch(p_session_id, p_token);
-    END IF;
+    CALL dsreg__session_require(p_session_id, p_token, v_state);
+    CALL dsreg__begin_read('write');
+    CALL dsreg__session_touch(p_session_id, v_state = 'fresh');
     CALL dsreg__node_write(p_session_id, p_path, p_value, TRUE);
-    COMMIT;
+    CALL dsreg__reaper_stale(v_stale);
+    COMMIT AND NO CHAIN NO RELEASE;
+    CALL dsreg__reap_last_resort(v_stale);
 END

@@ -2,44 +2,65 @@
 -- `name` (path syntax) without waiting. fence: a fencing token strictly
 -- greater than every one issued before (one counter for all names), or NULL
 -- when another session holds the lock -- also one whose lease ran out but
--- that is not reaped yet: a lock passes only after the reap. Re-acquiring a
+-- that is not reaped yet: a lock passes only after the reap -- or when
+-- sessions queue for it (dsreg_lock_acquire_fair): a free lock goes to the
+-- queue's first, never to a caller that did not queue. Re-acquiring a
 -- lock this session holds returns its current fence. The lock goes with
 -- the session (close or reap). Lock order: session row, 'fence' counter
 -- (serializes acquirers, so two inserts of a new name cannot deadlock),
--- lock row. Errors: 45001, 45002, 45003.
+-- lock row, waiter rows. Errors: 45001, 45002, 45003, 45006 (a new lock
+-- past 'max_locks_per_session').
 CREATE PROCEDURE dsreg_lock_acquire(
     IN p_session_id BIGINT, IN p_token TEXT, IN p_name TEXT CHARACTER SET utf8mb4, OUT p_fence BIGINT)
     MODIFIES SQL DATA
     SQL SECURITY DEFINER
 body: BEGIN
+    DECLARE v_fresh BOOLEAN;
     DECLARE v_found BOOLEAN DEFAULT FALSE;
     DECLARE v_holder BIGINT;
     DECLARE v_fence BIGINT;
     DECLARE v_last_fence BIGINT;
+    DECLARE v_held BIGINT;
+    DECLARE v_queued BIGINT;
     DECLARE v_ttl_ms INT;
     DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
-    DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
+    DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK AND NO CHAIN NO RELEASE; RESIGNAL; END;
+    CALL dsreg__enter();
     SET p_fence = NULL;
     CALL dsreg__check_path('p_name', p_name, FALSE);
-    CALL dsreg__begin_read();
-    CALL dsreg__session_check(p_session_id, p_token, v_ttl_ms);
+    CALL dsreg__session_verify(p_session_id, p_token, v_fresh);
+    CALL dsreg__begin_read('write');
+    CALL dsreg__session_check(p_session_id, v_ttl_ms);
     SELECT session_id, TRUE INTO v_holder, v_found FROM dsreg_lock WHERE name = CAST(p_name AS BINARY);
     IF v_found AND v_holder <> p_session_id THEN
-        COMMIT;
+        COMMIT AND NO CHAIN NO RELEASE;
         LEAVE body;
     END IF;
-    CALL dsreg__session_extend(p_session_id, v_ttl_ms);
+    IF NOT v_fresh THEN
+        CALL dsreg__session_extend(p_session_id, v_ttl_ms);
+    END IF;
     SET v_found = FALSE;
     SELECT value INTO v_last_fence FROM dsreg_counter WHERE name = 'fence' FOR UPDATE;
     SELECT session_id, fence, TRUE INTO v_holder, v_fence, v_found
         FROM dsreg_lock WHERE name = CAST(p_name AS BINARY) FOR UPDATE;
     IF NOT v_found THEN
+        -- a locking read: this transaction's snapshot is older than the counter lock
+        SELECT COUNT(*) INTO v_queued FROM dsreg_lock_waiter WHERE name = CAST(p_name AS BINARY) FOR UPDATE;
+        IF v_queued > 0 THEN
+            COMMIT AND NO CHAIN NO RELEASE;
+            LEAVE body;
+        END IF;
+        -- exact: every acquirer for this session holds its row lock, and this
+        -- snapshot was taken after that lock (the plain read above)
+        SELECT COUNT(*) INTO v_held FROM dsreg_lock WHERE session_id = p_session_id;
+        CALL dsreg__limit('max_locks_per_session', v_held, CONCAT('session ', p_session_id, ' holds ', v_held, ' locks'));
         UPDATE dsreg_counter SET value = value + 1 WHERE name = 'fence';
         SET p_fence = v_last_fence + 1;
         INSERT INTO dsreg_lock (name, session_id, fence, acquired_at)
             VALUES (CAST(p_name AS BINARY), p_session_id, p_fence, UTC_TIMESTAMP(6));
+        CALL dsreg__session_certify(p_session_id);  -- a new row the session owns
     ELSEIF v_holder = p_session_id THEN
         SET p_fence = v_fence;
     END IF;
-    COMMIT;
+    COMMIT AND NO CHAIN NO RELEASE;
 END

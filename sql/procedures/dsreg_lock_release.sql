@@ -6,14 +6,17 @@ CREATE PROCEDURE dsreg_lock_release(
     MODIFIES SQL DATA
     SQL SECURITY DEFINER
 BEGIN
-    DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
+    DECLARE v_fresh BOOLEAN;
+    DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK AND NO CHAIN NO RELEASE; RESIGNAL; END;
+    CALL dsreg__enter();
     CALL dsreg__check_path('p_name', p_name, FALSE);
-    CALL dsreg__begin_read();
-    CALL dsreg__session_touch(p_session_id, p_token);
+    CALL dsreg__session_verify(p_session_id, p_token, v_fresh);
+    CALL dsreg__begin_read('write');
+    CALL dsreg__session_touch(p_session_id, v_fresh);
     -- DELETE's row count does not depend on CLIENT_FOUND_ROWS
     DELETE FROM dsreg_lock WHERE name = CAST(p_name AS BINARY) AND session_id = p_session_id;
     IF ROW_COUNT() = 0 THEN
         CALL dsreg__raise(45003, CONCAT('p_name: ', p_name, ' is not held by session ', p_session_id));
     END IF;
-    COMMIT;
+    COMMIT AND NO CHAIN NO RELEASE;
 END

@@ -7,11 +7,19 @@ CREATE TABLE dsreg_session (
     id          BIGINT       NOT NULL AUTO_INCREMENT,
     token_hash  BINARY(32)   NOT NULL,
     owner       VARCHAR(255) CHARACTER SET utf8mb4 NOT NULL,
+    -- the login user that opened it (USER() without the host), for the
+    -- 'max_sessions_per_account' limit; '' for sessions older than that
+    account     VARBINARY(128) NOT NULL DEFAULT '',
     ttl_ms      INT          NOT NULL,
     created_at  DATETIME(6)  NOT NULL,
     expires_at  DATETIME(6)  NOT NULL,
+    -- bumped by every transaction whose correctness rests on this row (a
+    -- dsreg_session_check): Galera certifies written rows only, so a close or
+    -- reap on another node then conflicts with it instead of passing it by
+    cert_seq    BIGINT       NOT NULL DEFAULT 0,
     PRIMARY KEY (id),
     -- the reaper finds expired sessions through this index, so its cost
     -- follows what expired, not how many sessions are alive
-    KEY ix_dsreg_session_expires (expires_at)
+    KEY ix_dsreg_session_expires (expires_at),
+    KEY ix_dsreg_session_account (account)
 ) ENGINE = InnoDB;

@@ -1,0 +1,71 @@
+"""``dsreg revision -m MESSAGE``: freeze what changed in ``sql/`` into a new Alembic revision.
+
+Compares every object file in ``sql/`` with its newest frozen copy. Changed
+or new routines and events, and new tables, are copied to
+``migrations/frozen/<new id>/`` and a revision script is written from
+``script.py.mako`` whose upgrade applies them (replacing the old routines)
+and whose downgrade restores the previous copies. A changed table or a
+removed object needs a hand-written revision: the command refuses and says so.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from dsreg_db.errors import RevisionError
+from dsreg_db.schema.sqlobjects import SqlObject, latest_frozen, load, revisions
+from dsreg_db.schema.versions import PREFIX
+
+
+@dataclass(frozen=True)
+class Pending:
+    changed: list[SqlObject]
+    removed: list[SqlObject]
+
+
+def pending(root: Path) -> Pending:
+    """Objects whose code in ``root/sql`` differs from their newest frozen copy (comments do not count)."""
+    frozen = root / "migrations" / "frozen"
+    known = revisions(frozen)
+    current = load(root / "sql")
+    changed = [o for o in current if (latest_frozen(o, known, frozen) or SqlObject("", "", "")).code() != o.code()]
+    names = {o.key for o in current}
+    removed: list[SqlObject] = []
+    for rev in known:
+        for o in load(frozen / rev):
+            if o.key not in names and o.key not in {r.key for r in removed}:
+                removed.append(o)
+    return Pending(changed, removed)
+
+
+def next_id(last: str) -> str:
+    """``dsreg_0006`` -> ``dsreg_0007``."""
+    return f"{PREFIX}{int(last.removeprefix(PREFIX)) + 1:04d}"
+
+
+def write(root: Path, message: str) -> tuple[str, list[str]]:
+    """Create the revision; returns its id and the objects it freezes."""
+    frozen = root / "migrations" / "frozen"
+    todo = pending(root)
+    if todo.removed:
+        raise RevisionError(f"removed objects need a hand-written revision: {[o.key for o in todo.removed]}")
+    if not todo.changed:
+        raise RevisionError("sql/ matches the newest frozen definitions: nothing to freeze")
+    known = revisions(frozen)
+    for obj in todo.changed:
+        if obj.kind == "tables" and latest_frozen(obj, known, frozen) is not None:
+            raise RevisionError(f"{obj.key} changed: a table change needs a hand-written ALTER revision")
+    new_id = next_id(known[-1])
+    for obj in todo.changed:
+        target = frozen / new_id / obj.kind / f"{obj.name}.sql"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / "sql" / obj.kind / f"{obj.name}.sql", target)
+    cfg = Config(str(root / "alembic.ini"))
+    cfg.set_main_option("script_location", str(root / "migrations"))
+    command.revision(cfg, message=message, rev_id=new_id)
+    return new_id, [o.key for o in todo.changed]
