@@ -34,6 +34,7 @@ class Proxy:
     def refuse(self) -> None:
         self._refusing.set()
         self._drop_all()
+        self._flowing.set()  # connections accepted during a pause are closed now, not held until resume
 
     def resume(self) -> None:
         self._refusing.clear()

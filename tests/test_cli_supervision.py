@@ -47,7 +47,7 @@ def _alive(pid: int) -> bool:
     """Running (a zombie counts as gone: its parent only has to collect it)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
+    except (FileNotFoundError, ProcessLookupError, IndexError):  # gone before or while /proc was read
         return False
     return state != "Z"
 

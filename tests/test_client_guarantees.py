@@ -8,6 +8,7 @@ server and its reaper go on, only this client's traffic stops.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from typing import Any
@@ -262,6 +263,34 @@ def test_a_stalled_keepalive_is_told_lost_before_the_server_drops_its_node(db_ur
         assert lost_at < gone_at
         _wait_for(lambda: SessionState.RECONNECTED in seen.states, 10, "a new session")
         assert seen.states == [SessionState.LOST, SessionState.RECONNECTED]
+
+
+def test_failing_keepalives_after_lost_never_make_the_session_suspended_again(
+    server: ServerInfo, proxy: Proxy, dbname: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Tried: a partition long enough for the local deadline to say LOST, then the link reset and refused
+    for 1.5 s, so keepalive after keepalive fails (each would say SUSPENDED) while the session is LOST.
+    LOST is final for that session: the listener sees SUSPENDED, LOST, then RECONNECTED on the new session
+    once the server answers, and never LOST twice (a CI run once saw LOST, SUSPENDED, LOST)."""
+    with Registry(server.url(dbname, port=proxy.port), retry_seconds=1.0) as cut:
+        session = cut.session("lost-then-refused", ttl=2.0, interval=0.3)
+        seen = _States()
+        session.add_listener(seen)
+        sid = session.id
+        proxy.pause()  # the keepalive in flight hangs: only the deadline thread can tell LOST
+        _wait_for(lambda: SessionState.LOST in seen.states, 10, "LOST by the local deadline")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="dsreg_db.session"):
+            proxy.refuse()  # the hung call is reset, and every later one refused
+            time.sleep(1.5)  # about 5 ticks at the 0.3 s interval, each failing with the link refused
+            failed = [r for r in caplog.records if "keepalive failed" in r.getMessage()]
+            proxy.resume()
+        _wait_for(lambda: SessionState.RECONNECTED in seen.states, 20, "RECONNECTED on a new session")
+        time.sleep(0.5)  # a late SUSPENDED would be queued by now
+        print(f"\n{len(failed)} keepalives failed while LOST; states {[x.value for x in seen.states]}")
+        assert len(failed) >= 2  # what would have said SUSPENDED again
+        assert seen.states == [SessionState.SUSPENDED, SessionState.LOST, SessionState.RECONNECTED], seen.states
+        assert session.id != sid  # the server reaped the old one meanwhile: a new session, told as RECONNECTED
 
 
 def test_a_refused_keepalive_suspends_at_once(server: ServerInfo, proxy: Proxy, dbname: str) -> None:

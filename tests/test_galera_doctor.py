@@ -14,6 +14,7 @@ import pymysql
 import pytest
 from click.testing import CliRunner, Result
 
+from dsreg_db import Registry
 from dsreg_db.cli import main
 from dsreg_db.schema import migrate
 from dsreg_db.testing.galera import GaleraCluster, enable_events_locally
@@ -217,3 +218,45 @@ def test_doctor_names_a_dead_node(cluster: GaleraCluster) -> None:
             dead.start(240)
             cluster.wait_synced(dead, 240)
             cluster.wait_size(3, 120)
+
+
+def _provider_option(cluster: GaleraCluster, value: str) -> None:
+    for node in cluster.nodes:
+        with pymysql.connect(host="127.0.0.1", port=node.port, user="root") as conn, conn.cursor() as cur:
+            cur.execute("SET GLOBAL wsrep_provider_options = %s", (value,))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_doctor_warns_of_galera_settings_that_freeze_or_expire_clients(cluster: GaleraCluster) -> None:
+    """Tried: Galera's default flow control (gcs.fc_limit=16, which froze the test cluster for ~50 s),
+    then a live session whose 3 s ttl a node loss's commit stall (evs.suspect_timeout + view change)
+    outlasts; each is a warning naming the setting, and the fixed setting is an ok line."""
+    url = cluster.url("gd")
+    with Registry(url) as registry:
+        _provider_option(cluster, "gcs.fc_limit=16")
+        try:
+            checks = {c["name"]: c for c in json.loads(doctor(url, "--json").stdout)}
+        finally:
+            _provider_option(cluster, "gcs.fc_limit=256")
+        flow = checks["galera flow control"]
+        assert flow["level"] == "warn" and flow["detail"].startswith("gcs.fc_limit=16: "), flow
+        assert "gcs.fc_limit=256" in flow["detail"]
+        detection = checks["galera failure detection"]
+        assert detection["level"] == "ok", detection  # no live session yet
+        assert detection["detail"].startswith("no live sessions; a lost node stalls every commit for ~6.5 s")
+        assert "evs.suspect_timeout=PT5S" in detection["detail"]
+
+        with registry.session("short", ttl=3.0), registry.session("long", ttl=10.0):
+            result = doctor(url)
+            print("\n" + result.stdout)
+            [flow_line] = lines(result, "galera flow control")
+            assert flow_line == "[  ok] galera flow control: gcs.fc_limit=256"
+            [short] = lines(result, "galera failure detection")
+            assert short.startswith(
+                "[warn] galera failure detection: the shortest live session ttl is 3000 ms: its client will "
+                "treat it as lost when a node is"
+            ), short
+        with registry.session("long", ttl=10.0):
+            [long] = lines(doctor(url), "galera failure detection")
+            assert long.startswith("[  ok] galera failure detection: the shortest live session ttl is 10000 ms"), long

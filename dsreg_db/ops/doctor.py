@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL, Connection, Engine
 
 from dsreg_db.client import Client
-from dsreg_db.ops import admin
+from dsreg_db.ops import admin, wsrep
 from dsreg_db.ops.explain import explain, schema_problem
 from dsreg_db.schema import migrate
 from dsreg_db.urls import ENV_URL, for_host, from_env, split_hosts
@@ -100,6 +100,7 @@ def run(engine: Engine) -> list[Check]:
             "binlog_format",
             "log_bin_trust_function_creators",
             "wsrep_on",
+            "wsrep_provider_options",
             "transaction_isolation",
             "tx_isolation",
         ],
@@ -174,21 +175,14 @@ def run(engine: Engine) -> list[Check]:
             "and decides with locking reads, so any level works",
         )
     )
-    if (v["wsrep_on"] or "OFF").upper() == "ON":
-        checks.append(
-            Check(
-                "galera",
-                "info",
-                "wsrep_on=ON: certification conflicts surface as error 1213 and the Python client retries them",
-            )
-        )
-
     checks.append(Check("privileges", "info", " | ".join(grants)))
 
     current = migrate.current(engine.url)
     head = migrate.head()
     problem = schema_problem(current, head)
     checks.append(Check("schema", "FAIL" if problem else "ok", problem or f"revision {current}, head {head}"))
+    if (v["wsrep_on"] or "OFF").upper() == "ON":
+        checks += _galera_checks(engine, v["wsrep_provider_options"], schema_present=current is not None)
     if current is not None:
         checks += _event_checks(engine, scheduler == "ON")
         r = admin.status(engine).reaper
@@ -202,6 +196,25 @@ def run(engine: Engine) -> list[Check]:
             )
         checks.append(Check("reaper", "ok" if healthy else ("FAIL" if scheduler == "ON" else "warn"), detail))
     return checks
+
+
+def _galera_checks(engine: Engine, provider_options: str | None, *, schema_present: bool) -> list[Check]:
+    options = wsrep.parse_options(provider_options)
+    shortest = None
+    if schema_present:
+        with engine.connect() as conn:
+            shortest = conn.execute(text("SELECT MIN(ttl_ms) FROM dsreg_session")).scalar()
+    flow = wsrep.flow_control_problem(options)
+    detection_problem, detection = wsrep.failure_detection_problem(options, shortest)
+    return [
+        Check(
+            "galera",
+            "info",
+            "wsrep_on=ON: certification conflicts surface as error 1213 and the Python client retries them",
+        ),
+        Check("galera flow control", "warn" if flow else "ok", flow or f"gcs.fc_limit={options['gcs.fc_limit']}"),
+        Check("galera failure detection", "warn" if detection_problem else "ok", detection),
+    ]
 
 
 def _event_checks(engine: Engine, scheduler_on: bool) -> list[Check]:
