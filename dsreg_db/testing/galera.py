@@ -177,7 +177,11 @@ class GaleraCluster:
         shutil.rmtree(self.basedir, ignore_errors=True)
 
     def __enter__(self) -> GaleraCluster:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # __exit__ is not called when __enter__ raises: stop what did start
+            self.cleanup()
+            raise
         return self
 
     def __exit__(

@@ -231,7 +231,11 @@ class LocalServer:
         return self.url(name)
 
     def __enter__(self) -> LocalServer:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # __exit__ is not called when __enter__ raises: stop what did start
+            self.cleanup()
+            raise
         return self
 
     def __exit__(
