@@ -16,7 +16,7 @@ import pymysql
 import pytest
 
 from dsreg_db import Registry, SessionState
-from dsreg_db.errors import ServerFailed
+from dsreg_db.errors import ServerFailed, SessionExpired
 from dsreg_db.schema import migrate
 from dsreg_db.testing.galera import GaleraCluster
 from dsreg_db.testing.torture import Torture
@@ -511,7 +511,7 @@ def test_galera_guarded_writers_racing_releases_and_takeovers_on_another_node(fe
     session reaped (measured: 8-26 of 68-121 reaps in 25 s here): the tenure counts as ended only once node 1
     no longer has the session; otherwise the reap is counted as lost and repeated."""
     cluster = fenced
-    seconds, rnd = 25.0, random.Random(13)
+    seconds, longest, rnd = 25.0, 120.0, random.Random(13)
     stop = threading.Event()
     mutex = threading.Lock()
     current: dict[str, Any] = {}
@@ -612,7 +612,16 @@ def test_galera_guarded_writers_racing_releases_and_takeovers_on_another_node(fe
     threads += [threading.Thread(target=writer, args=(f"w{i}",)) for i in range(3)]
     for t in threads:
         t.start()
-    time.sleep(seconds)
+    # at least `seconds`, then until the race did enough to mean something, at most `longest`: a loaded CI
+    # machine landed 80 writes in 25 s (82 guards lost to a deposition certified first), this one 150-250
+    started = time.monotonic()
+    while not errors and time.monotonic() - started < longest:
+        with mutex:
+            enough = counts["tenures"] > 40 and counts["writes"] > 100
+        if enough and time.monotonic() - started >= seconds:
+            break
+        time.sleep(0.2)
+    ran = time.monotonic() - started
     stop.set()
     for t in threads:
         t.join(60)
@@ -624,8 +633,8 @@ def test_galera_guarded_writers_racing_releases_and_takeovers_on_another_node(fe
     late = [(int(s), int(f)) for s, f in rows if int(f) in before_end and int(s) not in before_end[int(f)]]
     fences = [int(f) for _, f in rows]
     stale = sum(f < max(fences[:i], default=0) for i, f in enumerate(fences))
-    print(f"\ngalera guarded race {seconds:.0f} s: {counts}, rows {len(rows)}, late {len(late)}, stale {stale}")
-    assert counts["tenures"] > 40 and counts["writes"] > 100, counts
+    print(f"\ngalera guarded race {ran:.0f} s: {counts}, rows {len(rows)}, late {len(late)}, stale {stale}")
+    assert counts["tenures"] > 40 and counts["writes"] > 100, (f"only this much in {ran:.0f} s", counts)
     assert late == [], late[:10]
     assert stale == 0
     assert len(rows) == counts["writes"]
@@ -765,6 +774,22 @@ class _IdleWatch:
 LOSS_LOCK = "/locks/loss"
 
 
+def _assert_survived(
+    live: dict[str, Any], ids: dict[str, int], states: dict[str, list[SessionState]], froze: bool, gap: float
+) -> None:
+    """Live sessions (ttl LIVE_TTL) across a node kill. The kill's own stall: each kept its id, never LOST.
+    A freeze longer than the ttl allows (the torture's note; a defect of its own, not the client's): no lease
+    could be renewed, so each either kept its id or was told LOST and re-created, and ends RECONNECTED."""
+    if not froze:
+        assert {name: s.id for name, s in live.items()} == ids, (ids, gap)
+        assert all(_kept(st) for st in states.values()), (states, gap)
+        return
+    print(f"cluster froze for {gap:.2f} s; sessions {ids} -> {[s.id for s in live.values()]}")
+    for name, s in live.items():
+        assert s.id == ids[name] or SessionState.LOST in states[name], (name, ids[name], s.id, states[name])
+        assert not states[name] or states[name][-1] is SessionState.RECONNECTED, (name, states[name])
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("killed", [0, 2], ids=["migrating-node-0", "other-node-2"])
@@ -779,6 +804,7 @@ def test_galera_reaping_goes_on_when_a_node_is_lost(cluster: GaleraCluster, kill
     live_nodes = [i for i in (1, 2, 0) if i != killed][:2]
     watch = _IdleWatch(cluster, survivors[0], database)
     states: dict[str, list[SessionState]] = {}
+    monitor: _CommitMonitor | None = None
     try:
         with (
             Registry(cluster.url(database, [live_nodes[0]])) as reg_a,
@@ -808,8 +834,13 @@ def test_galera_reaping_goes_on_when_a_node_is_lost(cluster: GaleraCluster, kill
             got: dict[str, Any] = {}
 
             def wait_for_lock() -> None:
+                deadline = time.monotonic() + 90
                 try:
-                    got["fence"] = live["waiter"].acquire_lock(LOSS_LOCK, timeout=90)
+                    while "fence" not in got:
+                        try:
+                            got["fence"] = live["waiter"].acquire_lock(LOSS_LOCK, timeout=deadline - time.monotonic())
+                        except SessionExpired as exc:  # allowed only if the cluster froze (asserted below)
+                            got.setdefault("expired", []).append(exc)
                 except BaseException as exc:
                     got["error"] = exc
 
@@ -821,6 +852,8 @@ def test_galera_reaping_goes_on_when_a_node_is_lost(cluster: GaleraCluster, kill
             with _node(cluster, survivors[0], database=database) as c:
                 ((stalls_before,),) = query(c, "SELECT stalls FROM dsreg_reaper")
             prober = _ResumeProbe(cluster.nodes[survivors[0]].port, database)
+            monitor = _CommitMonitor(cluster.nodes[survivors[0]].port, database)
+            monitor.start()
             cluster.nodes[killed].kill()
             prober.start()
             killed_at = prober.since
@@ -833,6 +866,9 @@ def test_galera_reaping_goes_on_when_a_node_is_lost(cluster: GaleraCluster, kill
             assert "at" in resumed, "the survivors never committed again"
             waiter.join(90)
             assert not waiter.is_alive() and "error" not in got, got
+            # the kill's stall (6.0-6.5 s) is no freeze; a longer gap held every reaper and lease with it
+            gap = monitor.longest
+            froze = gap > LIVE_TTL - 2.5
             with _node(cluster, survivors[0], database=database) as c:
                 ((stalls_after, last_stall_ms),) = query(c, "SELECT stalls, last_stall_ms FROM dsreg_reaper")
                 lock_row = query(c, "SELECT session_id, fence FROM dsreg_lock WHERE name = %s", LOSS_LOCK)
@@ -849,16 +885,20 @@ def test_galera_reaping_goes_on_when_a_node_is_lost(cluster: GaleraCluster, kill
                 f" cluster could commit again ({resumed['after']:.2f} s after the kill); stall graces "
                 f"{stalls_after - stalls_before}"
                 f" (last {last_stall_ms} ms); lock {idle_fence} -> {got['fence']}; wrapper 1213 retries "
-                f"{retries}; watch errors {len(watch.errors)}"
+                f"{retries}; watch errors {len(watch.errors)}; longest commit gap {gap:.2f} s"
             )
-            assert all(d <= 2.0 for _, d, _ in writable), (writable, delays)
             assert got["fence"] is not None and got["fence"] > idle_fence
-            assert lock_row == [(ids["waiter"], got["fence"])]
-            assert {name: s.id for name, s in live.items()} == ids  # every live session survived
-            assert all(_kept(st) for st in states.values()), states
+            assert lock_row == [(live["waiter"].id, got["fence"])]
+            _assert_survived(live, ids, states, froze, gap)
+            # a freeze holds the reapers too: then gone within 2 s of its end, not of the kill's stall
+            assert all(d <= 2.0 + (gap if froze else 0.0) for _, d, _ in writable), (writable, delays, gap)
+            assert froze or "expired" not in got, got  # the waiter kept its session through the kill
 
             # the node comes back: nothing to configure, idle sessions still expire on time
+            monitor.stop()
             how = _restart(cluster, killed)
+            monitor = _CommitMonitor(cluster.nodes[survivors[0]].port, database)
+            monitor.start()
             expected = {0: ["ENABLED"], 1: ["SLAVESIDE_DISABLED"], 2: ["SLAVESIDE_DISABLED"]}
             for i in (0, 1, 2):
                 if i != killed:
@@ -877,13 +917,19 @@ def test_galera_reaping_goes_on_when_a_node_is_lost(cluster: GaleraCluster, kill
                 f"node {killed} rejoined by {how}: idle sessions gone after their lease end "
                 + ", ".join(f"{label} {d:.2f} s" for label, d, _ in after)
             )
-            assert all(d <= 2.0 for _, d, _ in after), after
-            assert {name: s.id for name, s in live.items()} == ids
-            assert all(_kept(st) for st in states.values()), states
+            monitor.stop()
+            rejoin_gap = monitor.longest
+            assert all(d <= 2.0 + (rejoin_gap if rejoin_gap > LIVE_TTL - 2.5 else 0.0) for _, d, _ in after), (
+                after,
+                rejoin_gap,
+            )
+            _assert_survived(live, ids, states, froze or rejoin_gap > LIVE_TTL - 2.5, max(gap, rejoin_gap))
             for s in live.values():
                 s.close()
     finally:
         watch.close()
+        if monitor is not None:
+            monitor.stop()
         if not cluster.nodes[killed].running:
             _restart(cluster, killed)
 
