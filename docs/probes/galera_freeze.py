@@ -6,7 +6,7 @@ From a checkout (it borrows the Galera tests' commit monitor and hang report). E
 0.1 s through the run; when node 0's wsrep_last_committed stands still for 8 s, every node's wsrep queues,
 busy threads and InnoDB lock waits are printed (twice at most). The last line, RESULT, gives the torture's
 figures and each node's longest commit gap with when it began (seconds into the run). The README's
-lock-wait figures came from 6 runs of 90 s with and 6 without ``--innodb-lock-wait-timeout=50``.
+lock-wait figures came from 6 runs of 90 s with ``--innodb-lock-wait-timeout=5`` and 6 without.
 """
 
 from __future__ import annotations

@@ -101,7 +101,6 @@ def run(engine: Engine) -> list[Check]:
             "log_bin_trust_function_creators",
             "wsrep_on",
             "wsrep_provider_options",
-            "innodb_lock_wait_timeout",
             "transaction_isolation",
             "tx_isolation",
         ],
@@ -183,9 +182,7 @@ def run(engine: Engine) -> list[Check]:
     problem = schema_problem(current, head)
     checks.append(Check("schema", "FAIL" if problem else "ok", problem or f"revision {current}, head {head}"))
     if (v["wsrep_on"] or "OFF").upper() == "ON":
-        checks += _galera_checks(
-            engine, v["wsrep_provider_options"], v["innodb_lock_wait_timeout"], schema_present=current is not None
-        )
+        checks += _galera_checks(engine, v["wsrep_provider_options"], schema_present=current is not None)
     if current is not None:
         checks += _event_checks(engine, scheduler == "ON")
         r = admin.status(engine).reaper
@@ -201,16 +198,13 @@ def run(engine: Engine) -> list[Check]:
     return checks
 
 
-def _galera_checks(
-    engine: Engine, provider_options: str | None, lock_wait_timeout: str | None, *, schema_present: bool
-) -> list[Check]:
+def _galera_checks(engine: Engine, provider_options: str | None, *, schema_present: bool) -> list[Check]:
     options = wsrep.parse_options(provider_options)
     shortest = None
     if schema_present:
         with engine.connect() as conn:
             shortest = conn.execute(text("SELECT MIN(ttl_ms) FROM dsreg_session")).scalar()
     flow = wsrep.flow_control_problem(options)
-    lock_wait = wsrep.lock_wait_problem(lock_wait_timeout)
     detection_problem, detection = wsrep.failure_detection_problem(options, shortest)
     return [
         Check(
@@ -219,11 +213,6 @@ def _galera_checks(
             "wsrep_on=ON: certification conflicts surface as error 1213 and the Python client retries them",
         ),
         Check("galera flow control", "warn" if flow else "ok", flow or f"gcs.fc_limit={options['gcs.fc_limit']}"),
-        Check(
-            "galera lock waits",
-            "warn" if lock_wait else "ok",
-            lock_wait or f"innodb_lock_wait_timeout={lock_wait_timeout}",
-        ),
         Check("galera failure detection", "warn" if detection_problem else "ok", detection),
     ]
 

@@ -8,15 +8,7 @@ dsreg's guarantees depend on, each measured on a 3-node loopback cluster (tests/
 * ``evs.suspect_timeout``: a lost node stalls every commit of the cluster until the view change evicts
   it, which takes this long (5 s by default) and a little more. A session whose ttl is shorter cannot be
   renewed through the stall, so its client must treat it as lost, as a ZooKeeper session whose timeout is
-  shorter than a leader election expires.
-
-And one server setting, ``innodb_lock_wait_timeout``: under a burst of session opens (each writes its
-account's row) the 30-client torture froze the cluster in 2 of 6 90 s runs, every time for 50.2 s on one
-node (39.1-39.2 s on the others, which froze later), the default lock wait timeout. Each time, local
-transactions were queued 29 s on the account row behind one "Waiting for certification", and the other
-nodes' receive queues held 439-445 write sets: an applier was stuck behind waiters that were not aborted
-until their lock wait timed out (the MariaDB BF-abort class of MDEV-24966). With 5 s: 0 of 6 runs froze
-(longest commit gap 0.38 s), and a freeze of that kind cannot outlast 5 s."""
+  shorter than a leader election expires."""
 
 from __future__ import annotations
 
@@ -26,8 +18,6 @@ FC_LIMIT_MIN = 256
 #: a node loss stalls commits for evs.suspect_timeout plus the view change: 6.0-6.4 s measured with PT5S
 VIEW_CHANGE_SECONDS = 1.5
 DEFAULT_SUSPECT_TIMEOUT = 5.0
-#: a freeze of the kind above lasts as long as a local lock wait may: keep it well under a session ttl
-LOCK_WAIT_MAX_SECONDS = 5
 
 _DURATION = re.compile(r"P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?")
 
@@ -64,22 +54,6 @@ def flow_control_problem(options: dict[str, str]) -> str | None:
         f"gcs.fc_limit={raw}: with concurrent heartbeats flow control froze a test cluster for ~50 s "
         f"(3 of 3 runs at 16, 0 of 3 at {FC_LIMIT_MIN}); set wsrep_provider_options='gcs.fc_limit={FC_LIMIT_MIN}' "
         "in my.cnf (SET GLOBAL changes it until the restart)"
-    )
-
-
-def lock_wait_problem(raw: str | None) -> str | None:
-    """Why this node's ``innodb_lock_wait_timeout`` (global, seconds) lets an applier freeze the cluster."""
-    try:
-        timeout = float(raw) if raw is not None else None
-    except ValueError:
-        return f"innodb_lock_wait_timeout={raw} is not a number"
-    if timeout is None or timeout <= LOCK_WAIT_MAX_SECONDS:
-        return None
-    return (
-        f"innodb_lock_wait_timeout={raw}: an applier stuck behind local lock waiters froze a test cluster for "
-        f"as long (50.2 s in 2 of 6 runs at 50, 0 of 6 at {LOCK_WAIT_MAX_SECONDS}); set "
-        f"innodb_lock_wait_timeout={LOCK_WAIT_MAX_SECONDS} in my.cnf on every node (SET GLOBAL applies to new "
-        "connections until the restart)"
     )
 
 

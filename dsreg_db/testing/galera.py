@@ -36,10 +36,6 @@ PROVIDERS = (
 # receive queue passed 16, flow control paused sending, and that write set never went out to fail
 # certification and release the lock. With 256: 0 of 3 (585-607 beats, no progress gap over 0.5 s).
 FLOW_CONTROL = "gcs.fc_limit=256"
-# And a lock wait timeout of 5 s (the default is 50): an applier stuck behind local transactions queued on
-# a hot row (the account row of a burst of session opens) waits until they time out, and the cluster with
-# it (2 of 6 90 s torture runs froze for 50.2 s at 50; 0 of 6 at 5). dsreg_db/ops/wsrep.py has the detail.
-LOCK_WAIT = "--innodb-lock-wait-timeout=5"
 
 
 def provider() -> str:
@@ -92,7 +88,6 @@ class GaleraCluster:
                 "--innodb-autoinc-lock-mode=2",
                 "--default-storage-engine=InnoDB",
                 "--innodb-flush-log-at-trx-commit=2",
-                LOCK_WAIT,
             )
             node = LocalServer(self.basedir / f"node{i}", extra_args=args)
             self.nodes.append(node)
