@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pymysql
 import pytest
 
 from dsreg_db import Registry, SessionState
@@ -230,6 +231,43 @@ def test_revision_command_freezes_changed_objects(
     table = repo_copy / "sql" / "tables" / "dsreg_lock.sql"
     table.write_text(table.read_text().replace("acquired_at DATETIME(6)", "acquired_at DATETIME(3)"))
     with pytest.raises(RevisionError, match="hand-written ALTER"):
+        write(repo_copy, "table")
+
+
+def test_revision_command_drops_a_removed_routine_and_the_downgrade_restores_it(
+    repo_copy: Path, server: ServerInfo, make_db: Callable[..., str]
+) -> None:
+    """A routine whose file is gone from sql/ gets a tombstone: the upgrade drops it (online and offline), the
+    downgrade brings its last definition back, and nothing is pending afterwards. (The DDL only: the helper
+    removed here is still called by dsreg_heartbeat, which this test never runs.)"""
+    real_head = sqlobjects.revisions()[-1]
+    (repo_copy / "sql" / "procedures" / "dsreg__node_same.sql").unlink()
+    assert [o.key for o in pending(repo_copy).removed] == ["procedures/dsreg__node_same"]
+    new_id, keys = write(repo_copy, "drop node_same")
+    assert keys == ["procedures/dsreg__node_same (dropped)"]
+    assert (repo_copy / "migrations" / "frozen" / new_id / "procedures" / "dsreg__node_same.dropped").exists()
+    assert (pending(repo_copy).changed, pending(repo_copy).removed) == ([], [])
+    with pytest.raises(RevisionError, match="nothing to freeze"):
+        write(repo_copy, "again")
+    assert "DROP PROCEDURE IF EXISTS dsreg__node_same" in migrate.offline_sql(f"{real_head}:{new_id}", root=repo_copy)
+    name = make_db()
+    url = server.url(name)
+
+    def routines(c: pymysql.Connection) -> dict[str, str]:
+        return {r[0]: r[2] for r in dump(c, name)["routines"]}
+
+    with server.connect(name) as c:
+        migrate.upgrade(url, real_head, root=repo_copy)
+        before = routines(c)
+        migrate.upgrade(url, root=repo_copy)
+        assert set(routines(c)) == set(before) - {"dsreg__node_same"}
+        migrate.downgrade(url, real_head, root=repo_copy)
+        assert routines(c) == before
+        migrate.upgrade(url, root=repo_copy)
+        assert "dsreg__node_same" not in routines(c)
+    # a table or seed file removed is refused: its rows would go with it
+    (repo_copy / "sql" / "tables" / "dsreg_lock_waiter.sql").unlink()
+    with pytest.raises(RevisionError, match="removed tables or seeds need a hand-written revision"):
         write(repo_copy, "table")
 
 

@@ -7,6 +7,7 @@ import re
 import pymysql
 
 from dsreg_db.schema import migrate, sqlobjects
+from dsreg_db.schema.revision import pending
 from tests.conftest import ServerInfo
 from tests.schemadump import dump, is_empty
 from tests.sqlcall import query
@@ -47,6 +48,7 @@ def test_head_revision_matches_sql_dir() -> None:
     for obj in sqlobjects.load(sqlobjects.SQL_DIR):
         latest = sqlobjects.latest_frozen(obj, revisions)
         assert latest is not None and latest.code() == obj.code(), f"{obj.key} changed in sql/ without a new revision"
+    assert pending(sqlobjects.ROOT).removed == [], "a file removed from sql/ without a new revision"
     assert migrate.head() == revisions[-1]
 
 

@@ -31,6 +31,7 @@ from dsreg_db.schema.sqlobjects import (
     PLAIN,
     ROUTINE_SQL_MODE,
     SqlObject,
+    dropped,
     is_public,
     load,
     previous_definition,
@@ -150,9 +151,11 @@ def _delete_seed_rows(applier: Applier, seed: SqlObject, keys: list[str]) -> Non
 
 
 def upgrade(op: Any, revision: str, frozen: Path) -> None:
-    """Apply a frozen revision: replace the routines/events it redefines, create the new objects.
-    Changed tables are left to the revision's hand-written ALTER."""
+    """Apply a frozen revision: drop the routines/events it drops, replace those it redefines,
+    create the new objects. Changed tables are left to the revision's hand-written ALTER."""
     applier = Applier(op)
+    for obj in dropped(frozen / revision):
+        applier.statement(obj.drop())
     objects = [o for o in load(frozen / revision) if not _altered(o, revision, frozen)]
     for obj in objects:
         if obj.kind not in PLAIN and previous_definition(obj, revision, frozen) is not None:
@@ -161,10 +164,10 @@ def upgrade(op: Any, revision: str, frozen: Path) -> None:
 
 
 def downgrade(op: Any, revision: str, frozen: Path) -> None:
-    """Undo a frozen revision: drop what it made, restore what it replaced.
+    """Undo a frozen revision: drop what it made, restore what it replaced or dropped.
     Changed tables are left to the revision's hand-written ALTER."""
     applier = Applier(op)
-    restore = []
+    restore = [p for p in (previous_definition(o, revision, frozen) for o in dropped(frozen / revision)) if p]
     for obj in reversed(load(frozen / revision)):
         if _altered(obj, revision, frozen):
             continue

@@ -23,6 +23,9 @@ KINDS = ("tables", "seeds", "procedures", "events")
 #: kinds whose files are plain statements ending with ``;`` (no routine bodies)
 PLAIN = ("tables", "seeds")
 _DROP = {"tables": "DROP TABLE IF EXISTS", "procedures": "DROP PROCEDURE IF EXISTS", "events": "DROP EVENT IF EXISTS"}
+#: a revision that drops a routine or event records it as ``<kind>/<name>.dropped`` in its frozen
+#: folder (a tombstone): the object's history then ends there, and the downgrade restores it
+TOMBSTONE = ".dropped"
 
 #: the sql_mode every routine is created under (a routine keeps the mode of its
 #: creation, so it must not depend on the migrating session's defaults)
@@ -106,9 +109,21 @@ def revisions(frozen: Path = FROZEN_DIR) -> list[str]:
     return sorted(p.name for p in frozen.iterdir() if p.is_dir())
 
 
+def dropped(root: Path) -> list[SqlObject]:
+    """The objects a frozen revision folder drops (its tombstones), with no text."""
+    return [
+        SqlObject(kind, p.name.removesuffix(TOMBSTONE), "")
+        for kind in KINDS
+        for p in sorted((root / kind).glob(f"*{TOMBSTONE}"))
+    ]
+
+
 def latest_frozen(obj: SqlObject, among: list[str], frozen: Path = FROZEN_DIR) -> SqlObject | None:
-    """The definition of ``obj`` frozen by the newest of the revisions ``among``."""
+    """The definition of ``obj`` frozen by the newest of the revisions ``among``; None when none
+    froze it or the newest that mentions it dropped it."""
     for rev in reversed(among):
+        if (frozen / rev / obj.kind / f"{obj.name}{TOMBSTONE}").exists():
+            return None
         path = frozen / rev / obj.kind / f"{obj.name}.sql"
         if path.exists():
             return SqlObject(obj.kind, obj.name, path.read_text())
