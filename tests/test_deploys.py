@@ -241,15 +241,16 @@ def test_revision_command_drops_a_removed_routine_and_the_downgrade_restores_it(
     downgrade brings its last definition back, and nothing is pending afterwards. (The DDL only: the helper
     removed here is still called by dsreg_heartbeat, which this test never runs.)"""
     real_head = sqlobjects.revisions()[-1]
-    (repo_copy / "sql" / "procedures" / "dsreg__node_same.sql").unlink()
-    assert [o.key for o in pending(repo_copy).removed] == ["procedures/dsreg__node_same"]
-    new_id, keys = write(repo_copy, "drop node_same")
-    assert keys == ["procedures/dsreg__node_same (dropped)"]
-    assert (repo_copy / "migrations" / "frozen" / new_id / "procedures" / "dsreg__node_same.dropped").exists()
+    (repo_copy / "sql" / "procedures" / "dsreg__session_certify.sql").unlink()
+    assert [o.key for o in pending(repo_copy).removed] == ["procedures/dsreg__session_certify"]
+    new_id, keys = write(repo_copy, "drop session_certify")
+    assert keys == ["procedures/dsreg__session_certify (dropped)"]
+    assert (repo_copy / "migrations" / "frozen" / new_id / "procedures" / "dsreg__session_certify.dropped").exists()
     assert (pending(repo_copy).changed, pending(repo_copy).removed) == ([], [])
     with pytest.raises(RevisionError, match="nothing to freeze"):
         write(repo_copy, "again")
-    assert "DROP PROCEDURE IF EXISTS dsreg__node_same" in migrate.offline_sql(f"{real_head}:{new_id}", root=repo_copy)
+    offline = migrate.offline_sql(f"{real_head}:{new_id}", root=repo_copy)
+    assert "DROP PROCEDURE IF EXISTS dsreg__session_certify" in offline
     name = make_db()
     url = server.url(name)
 
@@ -260,11 +261,11 @@ def test_revision_command_drops_a_removed_routine_and_the_downgrade_restores_it(
         migrate.upgrade(url, real_head, root=repo_copy)
         before = routines(c)
         migrate.upgrade(url, root=repo_copy)
-        assert set(routines(c)) == set(before) - {"dsreg__node_same"}
+        assert set(routines(c)) == set(before) - {"dsreg__session_certify"}
         migrate.downgrade(url, real_head, root=repo_copy)
         assert routines(c) == before
         migrate.upgrade(url, root=repo_copy)
-        assert "dsreg__node_same" not in routines(c)
+        assert "dsreg__session_certify" not in routines(c)
     # a table or seed file removed is refused: its rows would go with it
     (repo_copy / "sql" / "tables" / "dsreg_lock_waiter.sql").unlink()
     with pytest.raises(RevisionError, match="removed tables or seeds need a hand-written revision"):

@@ -151,16 +151,17 @@ def _delete_seed_rows(applier: Applier, seed: SqlObject, keys: list[str]) -> Non
 
 
 def upgrade(op: Any, revision: str, frozen: Path) -> None:
-    """Apply a frozen revision: drop the routines/events it drops, replace those it redefines,
-    create the new objects. Changed tables are left to the revision's hand-written ALTER."""
+    """Apply a frozen revision: replace the routines/events it redefines, create the new objects,
+    then drop those it drops (last, so the old callers of a dropped helper are replaced first).
+    Changed tables are left to the revision's hand-written ALTER."""
     applier = Applier(op)
-    for obj in dropped(frozen / revision):
-        applier.statement(obj.drop())
     objects = [o for o in load(frozen / revision) if not _altered(o, revision, frozen)]
     for obj in objects:
         if obj.kind not in PLAIN and previous_definition(obj, revision, frozen) is not None:
             applier.statement(obj.drop())
     applier.create(objects)  # a seed's INSERT IGNORE adds the missing rows, keeps tuned values
+    for obj in dropped(frozen / revision):
+        applier.statement(obj.drop())
 
 
 def downgrade(op: Any, revision: str, frozen: Path) -> None:

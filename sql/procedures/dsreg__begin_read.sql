@@ -6,7 +6,7 @@
 --   'write' REPEATABLE READ, READ WRITE: every transaction that writes;
 --   'reap'  READ COMMITTED, READ WRITE: a reaper batch (dsreg__reap_round).
 -- The caller's level would change what the procedures' plain reads do:
--- under READ UNCOMMITTED a fast path (dsreg__session_fresh) or a watcher
+-- under READ UNCOMMITTED a fast path (dsreg__beat_read) or a watcher
 -- would trust rows that later roll back; under SERIALIZABLE a plain read
 -- takes a shared lock, so a writer's unlocked read of its own node
 -- (dsreg__node_write) or of a lock row (dsreg_lock_acquire) would lock

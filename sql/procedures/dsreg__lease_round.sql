@@ -2,7 +2,7 @@
 -- granted now: the server's UTC clock + ttl, rounded up to a multiple of
 -- tick_ms (NULL or 0 = no rounding). Pure arithmetic, so a caller that
 -- already reads the session row can fetch the tick in that same statement
--- (dsreg__session_fresh: one statement less on every heartbeat). Rounding
+-- (dsreg__beat_read: one statement less on every heartbeat). Rounding
 -- up keeps every lease at least ttl long, and makes calls within one tick
 -- grant the same end, so all but the first of them need not write the
 -- session row (ZooKeeper buckets session expiry by tickTime for the same

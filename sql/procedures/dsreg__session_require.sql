@@ -1,5 +1,5 @@
 -- dsreg__session_require(session_id, token, state): raise the error a
--- session-bound call gets for the `state` dsreg__session_fresh found:
+-- session-bound call gets for the `state` dsreg__beat_read found:
 -- 45002 NULL session_id or token, 45001 session gone, 45003 wrong token.
 -- Returns for 'live' and 'fresh'. Separate from the read so that
 -- dsreg_heartbeat can check its path and value (45002) in between.

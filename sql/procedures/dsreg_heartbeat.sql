@@ -5,8 +5,8 @@
 -- Read-only fast path: when the lease already reaches the end this call
 -- would grant (dsreg__lease_end: calls within one 'lease_tick_ms' grant the
 -- same end) and the node holds the value, nothing needs writing, and the
--- call is two plain reads of a fresh snapshot (see dsreg__session_fresh)
--- and locks nothing.
+-- call is one plain read of a fresh snapshot (dsreg__beat_read) and locks
+-- nothing.
 -- A new value with a fresh lease (several beats in one tick) locks and
 -- checks the session row but does not rewrite the lease: it reached, at
 -- that read, the end this call grants, and a live lease never shrinks.
@@ -26,25 +26,30 @@ CREATE PROCEDURE dsreg_heartbeat(
     SQL SECURITY DEFINER
 body: BEGIN
     DECLARE v_state VARCHAR(7);
-    DECLARE v_same BOOLEAN DEFAULT FALSE;
-    DECLARE v_stale BOOLEAN DEFAULT FALSE;
+    DECLARE v_same BOOLEAN;
+    DECLARE v_end DATETIME(6);
+    DECLARE v_stale BOOLEAN;
+    DECLARE v_ttl_ms INT;
     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK AND NO CHAIN NO RELEASE; RESIGNAL; END;
     CALL dsreg__enter();
-    CALL dsreg__session_fresh(p_session_id, p_token, v_state);
-    IF v_state = 'fresh' THEN
-        CALL dsreg__node_same(p_session_id, p_path, p_value, v_same);
-        IF v_same THEN
-            COMMIT AND NO CHAIN NO RELEASE;
-            LEAVE body;
-        END IF;
+    CALL dsreg__beat_read(p_session_id, p_token, p_path, p_value, v_state, v_same, v_end, v_stale);
+    IF v_state = 'fresh' AND v_same THEN
+        COMMIT AND NO CHAIN NO RELEASE;
+        LEAVE body;
     END IF;
 
     CALL dsreg__check_node_args(p_path, p_value);
-    CALL dsreg__session_require(p_session_id, p_token, v_state);
+    IF v_state NOT IN ('fresh', 'live') THEN
+        CALL dsreg__session_require(p_session_id, p_token, v_state);
+    END IF;
     CALL dsreg__begin_read('write');
-    CALL dsreg__session_touch(p_session_id, v_state = 'fresh');
+    CALL dsreg__session_check(p_session_id, v_ttl_ms);
+    IF v_state = 'live' THEN
+        UPDATE dsreg_session SET expires_at = GREATEST(expires_at, v_end) WHERE id = p_session_id;
+    END IF;
     CALL dsreg__node_write(p_session_id, p_path, p_value, TRUE);
-    CALL dsreg__reaper_stale(v_stale);
     COMMIT AND NO CHAIN NO RELEASE;
-    CALL dsreg__reap_last_resort(v_stale);
+    IF v_stale THEN
+        CALL dsreg__reap_last_resort(TRUE);
+    END IF;
 END
