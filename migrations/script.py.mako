@@ -11,8 +11,9 @@ from alembic import op
 
 from dsreg_db.schema import ddl
 
-revision = ${repr(up_revision)}
-down_revision = ${repr(down_revision)}
+## double quotes, as ruff format writes them (repr() gives single ones)
+revision = "${up_revision}"
+down_revision = ${'"%s"' % down_revision if isinstance(down_revision, str) else repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
 

@@ -11,8 +11,8 @@ from alembic import op
 
 from dsreg_db.schema import ddl
 
-revision = 'dsreg_0011'
-down_revision = 'dsreg_0010'
+revision = "dsreg_0011"
+down_revision = "dsreg_0010"
 branch_labels = None
 depends_on = None
 
