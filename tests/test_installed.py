@@ -68,7 +68,9 @@ def test_the_wheel_carries_sql_migrations_and_alembic_ini(installed: Path) -> No
         if path.is_file() and "__pycache__" not in path.parts:
             wheel_files[path.relative_to(package).parts[0] if len(path.relative_to(package).parts) > 1 else "."] += 1
     repo_sql = len(list((REPO / "sql").glob("*/*.sql")))
+    # the frozen definitions and the tombstones of the routines a revision drops (they must ship too)
     repo_frozen = len(list((REPO / "migrations" / "frozen").glob("*/*/*.sql")))
+    repo_frozen += len(list((REPO / "migrations" / "frozen").glob("*/*/*.dropped")))
     repo_versions = len(list((REPO / "migrations" / "versions").glob("*.py")))
     assert wheel_files["sql"] == repo_sql
     assert wheel_files["migrations"] == repo_frozen + repo_versions + 2  # env.py, script.py.mako
