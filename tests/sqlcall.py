@@ -107,3 +107,34 @@ def snapshot(conn: pymysql.Connection) -> dict[str, list[tuple[Any, ...]]]:
         "locks": query(conn, "SELECT name, session_id, fence FROM dsreg_lock ORDER BY name"),
         "counters": query(conn, "SELECT name, value FROM dsreg_counter ORDER BY name"),
     }
+
+
+def race_opens(
+    conns: list[pymysql.Connection], retry: int | None = None
+) -> tuple[list[tuple[int, str]], list[str | None], int]:
+    """One open on each connection, all released together: the sessions opened, the SQLSTATEs of the
+    refused, and how many times an error numbered ``retry`` (1213 on Galera) made one try again."""
+    start = threading.Barrier(len(conns))
+    opened: list[tuple[int, str]] = []
+    refused: list[str | None] = []
+    retries = 0
+
+    def open_one(c: pymysql.Connection) -> None:
+        nonlocal retries
+        start.wait(timeout=30)
+        while True:
+            try:
+                opened.append(open_session(c, "race", 60_000))
+                return
+            except pymysql.err.MySQLError as e:
+                if e.args[0] != retry:
+                    refused.append(sqlstate(e))
+                    return
+                retries += 1
+
+    threads = [threading.Thread(target=open_one, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return opened, refused, retries

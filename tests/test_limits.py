@@ -9,7 +9,7 @@ import pymysql
 import pytest
 
 from tests.conftest import ServerInfo
-from tests.sqlcall import call, disable_reaper_event, expire, open_session, query, snapshot, sqlstate
+from tests.sqlcall import call, disable_reaper_event, expire, open_session, query, race_opens, snapshot, sqlstate
 
 
 def set_limit(admin: pymysql.Connection, name: str, value: int) -> None:
@@ -70,6 +70,26 @@ def test_sessions_per_account_counts_expired_until_reaped_and_opening_reaps(
         expire(admin, sid)
     open_session(conn, "after-expiry", 60_000)
     assert query(admin, "SELECT COUNT(*) FROM dsreg_session WHERE id IN (%s, %s)", first[0][0], first[1][0]) == [(0,)]
+
+
+def test_sessions_per_account_stays_exact_when_opens_race(
+    server: ServerInfo, dbname: str, admin: pymysql.Connection
+) -> None:
+    """Tried: 12 connections of one account opening at once, 15 rounds, with max_sessions_per_account=5:
+    every round exactly 5 open and 7 get 45006 (the opens serialize on the account row's lock, and each
+    counts under it)."""
+    disable_reaper_event(admin)
+    set_limit(admin, "max_sessions_per_account", 5)
+    conns = [server.connect(dbname) for _ in range(12)]
+    try:
+        for round_ in range(15):
+            opened, states, _ = race_opens(conns)
+            assert (len(opened), states) == (5, ["45006"] * 7), f"round {round_}"
+            for sid, token in opened:
+                call(admin, "dsreg_session_close", sid, token)
+    finally:
+        for c in conns:
+            c.close()
 
 
 def test_nodes_per_session(admin: pymysql.Connection, conn: pymysql.Connection) -> None:
