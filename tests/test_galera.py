@@ -144,8 +144,8 @@ def _torture_and_kill(cluster: GaleraCluster, seconds: float, kill_after: float)
             assert all(_kept(st) for st in states), (states, hangs)
         else:
             # The cluster stopped committing for longer than the ttl allows: 4 of 8 runs of this torture, for
-            # as long as innodb_lock_wait_timeout (50 s; an applier stuck behind session opens queued on the
-            # dsreg_account row until their lock wait timed out: README, Galera, "Not solved yet"). No lease
+            # as long as innodb_lock_wait_timeout (50 s; an applier waiting on the revision counter row held
+            # by a local transaction waiting for certification: README, Galera, "Not solved yet"). No lease
             # can be renewed through it: each session must then have been told LOST and be a new one now.
             print("cluster froze; the nodes when a session was told LOST:\n" + "\n".join(hangs))
             for s, old, st in zip(sessions, ids, states, strict=True):
@@ -261,14 +261,16 @@ def _hang_report(cluster: GaleraCluster) -> str:
                 pymysql.connect(host="127.0.0.1", port=node.port, user="root", connect_timeout=5) as c,
                 c.cursor() as cur,
             ):
+                # Galera's appliers show as 'Sleep' of the 'system user' even while they wait on a lock
                 cur.execute(
-                    "SELECT id, command, time, state, LEFT(info, 120) FROM information_schema.processlist "
-                    "WHERE command <> 'Sleep' AND id <> CONNECTION_ID()"
+                    "SELECT id, user, command, time, state, LEFT(info, 120) FROM information_schema.processlist "
+                    "WHERE (command <> 'Sleep' OR user = 'system user') AND id <> CONNECTION_ID()"
                 )
                 busy = cur.fetchall()
                 cur.execute("SHOW ENGINE INNODB STATUS")
                 status = str(cur.fetchone()[2])  # type: ignore[index]
-            waits = status[status.find("TRANSACTIONS") :][:3000]
+            transactions = status[status.find("TRANSACTIONS") :]
+            waits = transactions[: transactions.find("\nFILE I/O")][:12000]
             parts.append(f"node {i}: busy {busy}; {waits}")
         except pymysql.err.MySQLError as exc:
             parts.append(f"node {i}: {exc}")

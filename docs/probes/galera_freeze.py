@@ -1,12 +1,14 @@
 """Does a fresh 3-node Galera cluster freeze under the 30-client torture? One run, no node killed.
 
-    python docs/probes/galera_freeze.py SECONDS [mariadbd args ...]
+    python docs/probes/galera_freeze.py SECONDS [--routine=FILE ...] [mariadbd args ...]
 
 From a checkout (it borrows the Galera tests' commit monitor and hang report). Each node commits every
 0.1 s through the run; when node 0's wsrep_last_committed stands still for 8 s, every node's wsrep queues,
 busy threads and InnoDB lock waits are printed (twice at most). The last line, RESULT, gives the torture's
 figures and each node's longest commit gap with when it began (seconds into the run). The README's
 lock-wait figures came from 6 runs of 90 s with ``--innodb-lock-wait-timeout=5`` and 6 without.
+``--routine=FILE`` replaces one migrated procedure by the ``CREATE PROCEDURE`` in FILE before the run,
+for an A/B of a change to the SQL without a revision (the README's account-row and revision-lock runs).
 """
 
 from __future__ import annotations
@@ -61,8 +63,21 @@ def watch(cluster: GaleraCluster, stop: threading.Event) -> None:
             since = time.monotonic() + 10
 
 
+def replace_routines(port: int, files: list[str]) -> None:
+    """Each file's CREATE PROCEDURE in place of the migrated one of that name."""
+    for file in files:
+        body = Path(file).read_text()
+        name = body.split("CREATE PROCEDURE", 1)[1].split("(", 1)[0].strip()
+        with pymysql.connect(host="127.0.0.1", port=port, user="root", database="g") as c, c.cursor() as cur:
+            cur.execute(f"DROP PROCEDURE {name}")
+            cur.execute(body)
+        print(f"replaced {name} by {file}", flush=True)
+
+
 def main() -> None:
-    seconds, extra = float(sys.argv[1]), tuple(sys.argv[2:])
+    seconds, args = float(sys.argv[1]), sys.argv[2:]
+    routines = [a.removeprefix("--routine=") for a in args if a.startswith("--routine=")]
+    extra = tuple(a for a in args if not a.startswith("--routine="))
     cluster = GaleraCluster(3)
     for node in cluster.nodes:
         node.extra_args = (*node.extra_args, *extra)
@@ -71,6 +86,7 @@ def main() -> None:
         with pymysql.connect(host="127.0.0.1", port=ports[0], user="root") as c, c.cursor() as cur:
             cur.execute("CREATE DATABASE g")
         migrate.upgrade(f"mysql+pymysql://root@127.0.0.1:{ports[0]}/g")
+        replace_routines(ports[0], routines)
         monitors = [_CommitMonitor(p, "g") for p in ports]
         stop = threading.Event()
         watcher = threading.Thread(target=watch, args=(cluster, stop), daemon=True)
@@ -87,7 +103,8 @@ def main() -> None:
             m.stop()
         gaps = [(round(m.longest, 2), round(m.longest_at - started, 1)) for m in monitors]
         print(
-            f"RESULT args={extra} heartbeats={report.heartbeats} losses={report.losses} zombies={report.zombies} "
+            f"RESULT args={extra} routines={routines} heartbeats={report.heartbeats} losses={report.losses} "
+            f"zombies={report.zombies} "
             f"conflicts={report.conflicts} longest commit gaps (s, from s)={gaps}",
             flush=True,
         )
