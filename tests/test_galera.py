@@ -144,7 +144,7 @@ def _torture_and_kill(cluster: GaleraCluster, seconds: float, kill_after: float)
             assert all(_kept(st) for st in states), (states, hangs)
         else:
             # The cluster stopped committing for longer than the ttl allows: 4 of 8 runs of this torture, for
-            # as long as innodb_lock_wait_timeout (50 s; an applier waiting on the revision counter row held
+            # as long as innodb_lock_wait_timeout (50 s; an applier waiting on a row every node writes, held
             # by a local transaction waiting for certification: README, Galera, "Not solved yet"). No lease
             # can be renewed through it: each session must then have been told LOST and be a new one now.
             print("cluster froze; the nodes when a session was told LOST:\n" + "\n".join(hangs))
@@ -270,7 +270,7 @@ def _hang_report(cluster: GaleraCluster) -> str:
                 cur.execute("SHOW ENGINE INNODB STATUS")
                 status = str(cur.fetchone()[2])  # type: ignore[index]
             transactions = status[status.find("TRANSACTIONS") :]
-            waits = transactions[: transactions.find("\nFILE I/O")][:12000]
+            waits = transactions.partition("\nFILE I/O")[0][:12000]
             parts.append(f"node {i}: busy {busy}; {waits}")
         except pymysql.err.MySQLError as exc:
             parts.append(f"node {i}: {exc}")

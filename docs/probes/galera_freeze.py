@@ -1,14 +1,15 @@
 """Does a fresh 3-node Galera cluster freeze under the 30-client torture? One run, no node killed.
 
-    python docs/probes/galera_freeze.py SECONDS [--routine=FILE ...] [mariadbd args ...]
+    python docs/probes/galera_freeze.py SECONDS [--variant=NAME ...] [mariadbd args ...]
 
 From a checkout (it borrows the Galera tests' commit monitor and hang report). Each node commits every
 0.1 s through the run; when node 0's wsrep_last_committed stands still for 8 s, every node's wsrep queues,
 busy threads and InnoDB lock waits are printed (twice at most). The last line, RESULT, gives the torture's
 figures and each node's longest commit gap with when it began (seconds into the run). The README's
 lock-wait figures came from 6 runs of 90 s with ``--innodb-lock-wait-timeout=5`` and 6 without.
-``--routine=FILE`` replaces one migrated procedure by the ``CREATE PROCEDURE`` in FILE before the run,
-for an A/B of a change to the SQL without a revision (the README's account-row and revision-lock runs).
+``--variant=NAME`` replaces one migrated procedure before the run by its file in ``sql/`` with the edits
+of VARIANTS applied, for an A/B of a change to the SQL without a revision (the README's account-row and
+revision-lock runs); an edit that no longer matches the file stops the probe.
 """
 
 from __future__ import annotations
@@ -63,21 +64,54 @@ def watch(cluster: GaleraCluster, stop: threading.Event) -> None:
             since = time.monotonic() + 10
 
 
-def replace_routines(port: int, files: list[str]) -> None:
-    """Each file's CREATE PROCEDURE in place of the migrated one of that name."""
-    for file in files:
-        body = Path(file).read_text()
-        name = body.split("CREATE PROCEDURE", 1)[1].split("(", 1)[0].strip()
+SQL = Path(__file__).resolve().parents[2] / "sql" / "procedures"
+#: name: (procedure, [(text in its file, replacement), ...])
+VARIANTS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    # no per-account serialization: not for use
+    "open-without-account-row": (
+        "dsreg_session_open",
+        [
+            (
+                "    INSERT INTO dsreg_account (name, opened) VALUES (v_account, 1)\n"
+                "        ON DUPLICATE KEY UPDATE opened = opened + 1;\n",
+                "",
+            )
+        ],
+    ),
+    # the counter's lock waited for in an UPDATE (execution), not in the primary-key lookup of a
+    # SELECT ... FOR UPDATE, which waits in the optimizer (processlist state 'Statistics')
+    "rev-lock-by-update": (
+        "dsreg__rev_lock",
+        [
+            ("    READS SQL DATA\n", "    MODIFIES SQL DATA\n"),
+            (
+                "    SELECT value INTO p_rev",
+                "    UPDATE dsreg_counter SET value = value WHERE name = 'revision';\n    SELECT value INTO p_rev",
+            ),
+        ],
+    ),
+}
+
+
+def replace_routines(port: int, variants: list[str]) -> None:
+    """Each variant's procedure in place of the migrated one."""
+    for variant in variants:
+        name, edits = VARIANTS[variant]
+        body = (SQL / f"{name}.sql").read_text()
+        for old, new in edits:
+            if old not in body:
+                raise SystemExit(f"variant {variant}: {old!r} is no longer in sql/procedures/{name}.sql")
+            body = body.replace(old, new)
         with pymysql.connect(host="127.0.0.1", port=port, user="root", database="g") as c, c.cursor() as cur:
             cur.execute(f"DROP PROCEDURE {name}")
             cur.execute(body)
-        print(f"replaced {name} by {file}", flush=True)
+        print(f"replaced {name} by variant {variant}", flush=True)
 
 
 def main() -> None:
     seconds, args = float(sys.argv[1]), sys.argv[2:]
-    routines = [a.removeprefix("--routine=") for a in args if a.startswith("--routine=")]
-    extra = tuple(a for a in args if not a.startswith("--routine="))
+    variants = [a.removeprefix("--variant=") for a in args if a.startswith("--variant=")]
+    extra = tuple(a for a in args if not a.startswith("--variant="))
     cluster = GaleraCluster(3)
     for node in cluster.nodes:
         node.extra_args = (*node.extra_args, *extra)
@@ -86,7 +120,7 @@ def main() -> None:
         with pymysql.connect(host="127.0.0.1", port=ports[0], user="root") as c, c.cursor() as cur:
             cur.execute("CREATE DATABASE g")
         migrate.upgrade(f"mysql+pymysql://root@127.0.0.1:{ports[0]}/g")
-        replace_routines(ports[0], routines)
+        replace_routines(ports[0], variants)
         monitors = [_CommitMonitor(p, "g") for p in ports]
         stop = threading.Event()
         watcher = threading.Thread(target=watch, args=(cluster, stop), daemon=True)
@@ -103,7 +137,7 @@ def main() -> None:
             m.stop()
         gaps = [(round(m.longest, 2), round(m.longest_at - started, 1)) for m in monitors]
         print(
-            f"RESULT args={extra} routines={routines} heartbeats={report.heartbeats} losses={report.losses} "
+            f"RESULT args={extra} variants={variants} heartbeats={report.heartbeats} losses={report.losses} "
             f"zombies={report.zombies} "
             f"conflicts={report.conflicts} longest commit gaps (s, from s)={gaps}",
             flush=True,
