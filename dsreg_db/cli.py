@@ -487,6 +487,20 @@ def _tool_target_checked(run: Callable[[], Any]) -> Any:
     "Debian's etcd-server and zookeeper packages, and kazoo), one table of ratios to the raw UPDATE.",
 )
 @click.option(
+    "--rounds",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --peers: run the whole sequence of workloads this many times, keeping each one's best round.",
+)
+@click.option(
+    "--probes",
+    "probes_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --peers: also measure each procedure this mariadb-client script creates (e.g. "
+    "docs/probes/revision_probes.sql), called like the heartbeat or like the keepalive; dropped afterwards.",
+)
+@click.option(
     "--capacity",
     is_flag=True,
     help="Instead: how many DolphinScheduler-shaped clients (a ~300-byte JSON every second) dsreg, etcd and "
@@ -508,6 +522,8 @@ def bench(
     sweep: str,
     png_path: str | None,
     peers: bool,
+    rounds: int,
+    probes_path: str | None,
     capacity: bool,
     steps: str,
 ) -> None:
@@ -525,11 +541,16 @@ def bench(
         if json_path:
             Path(json_path).write_text(json.dumps(found.as_dict(), indent=2) + "\n")
         return
+    if (rounds > 1 or probes_path) and not peers:
+        raise click.UsageError("--rounds and --probes apply to --peers only")
     if peers:
         if counts or png_path:
             raise click.UsageError("--sweep and --png do not apply to --peers")
+        script = Path(probes_path).read_text() if probes_path else None
         report = _tool_target_checked(
-            lambda: peer_workloads.run(url, clients=clients, seconds=seconds, force=own_database)
+            lambda: peer_workloads.run(
+                url, clients=clients, seconds=seconds, rounds=rounds, probe_script=script, force=own_database
+            )
         )
         for line in peer_workloads.table(report):
             click.echo(line)

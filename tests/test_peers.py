@@ -13,12 +13,14 @@ import math
 import tempfile
 from pathlib import Path
 
+import pymysql
 import pytest
 from click.testing import CliRunner
 
 from dsreg_db.cli import main
-from dsreg_db.testing import peer_workloads
+from dsreg_db.testing import peer_workloads, probes
 from dsreg_db.testing.peers import EtcdServer, ZooKeeperServer
+from dsreg_db.urls import pymysql_params
 from tests.conftest import ServerInfo
 
 PREFIXES = ("dsreg-etcd-", "dsreg-zookeeper-")
@@ -111,3 +113,83 @@ def test_capacity_refuses_options_of_the_other_modes() -> None:
     assert runner.invoke(main, ["bench", "--capacity", "--peers"]).exit_code == 2
     result = runner.invoke(main, ["bench", "--capacity", "--steps", "4,0"])
     assert result.exit_code == 2 and "at least 1" in result.output
+
+
+#: a probe file as docs/probes/revision_probes.sql is one: a header, a table, DELIMITER and one procedure
+#: of each shape (the keepalive-shaped one writes the table, as a probe with its own event table does)
+PROBES = """-- probes for the test; a comment with a ; in it
+CREATE TABLE t_probe_calls (id INT PRIMARY KEY, n BIGINT NOT NULL);
+DELIMITER $$
+DROP PROCEDURE IF EXISTS t_beat$$
+CREATE PROCEDURE t_beat(IN p_session_id BIGINT, IN p_token TEXT, IN p_path TEXT, IN p_value MEDIUMTEXT)
+BEGIN
+  CALL dsreg_heartbeat(p_session_id, p_token, p_path, p_value);
+END$$
+-- the keepalive, counted;
+CREATE PROCEDURE t_ka(IN p_session_id BIGINT, IN p_token TEXT)
+BEGIN
+  CALL dsreg_session_keepalive(p_session_id, p_token);
+  INSERT INTO t_probe_calls VALUES (1, 1) ON DUPLICATE KEY UPDATE n = n + 1;
+END$$
+DELIMITER ;
+"""
+
+
+def _routines(url: str) -> set[str]:
+    with pymysql.connect(**pymysql_params(url)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()")
+        names = {name for (name,) in cur.fetchall()}
+        cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+        return names | {name for (name,) in cur.fetchall()}
+
+
+def test_probe_script_splits_at_its_delimiter() -> None:
+    """Tried: a script with a comment holding a ';', a DELIMITER switch, a body full of ';' and a comment
+    between procedures: one statement per object, comments kept with the statement they precede."""
+    found = probes.statements(PROBES)
+    assert [s.splitlines()[-1].split("(")[0] for s in found] == [
+        "CREATE TABLE t_probe_calls ",
+        "DROP PROCEDURE IF EXISTS t_beat",
+        "END",
+        "END",
+    ], found
+    assert found[2].count(";") == 1 and found[3].startswith("-- the keepalive, counted;\nCREATE PROCEDURE t_ka")
+
+
+@pytest.mark.timeout(120)
+def test_peers_bench_measures_probes_in_the_same_run(db_url: str, tmp_path: Path) -> None:
+    """--probes FILE --rounds 2: each procedure the file creates is a workload of the one table, called by
+    every client (the keepalive-shaped one with its session), each workload twice; the probes' objects are
+    dropped afterwards."""
+    script = tmp_path / "probes.sql"
+    script.write_text(PROBES)
+    before = _routines(db_url)
+    path = tmp_path / "peers.json"
+    args = ["bench", "--peers", "--url", db_url, "--clients", "2", "--seconds", "0.5", "--rounds", "2"]
+    result = CliRunner().invoke(main, [*args, "--probes", str(script), "--json", str(path)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    report = json.loads(path.read_text())
+    dsreg = peer_workloads.WORKLOADS[: 1 + len(peer_workloads.DSREG_WORKLOADS)]
+    names = [*dsreg, "t_beat", "t_ka", *peer_workloads.WORKLOADS[len(dsreg) :]]
+    assert [r["workload"] for r in report["results"]] == names
+    assert all(r["ops"] > 0 for r in report["results"]), report["results"]
+    probe_lines = [line for line in result.stdout.splitlines() if line.startswith("probe ")]
+    assert [line.split()[1] for line in probe_lines] == ["t_beat", "t_ka"], result.stdout
+    # both rounds ran every workload (progress goes to stderr)
+    for name in names:
+        assert f"bench: {name} with 2 clients for 0.5 s (round 2 of 2)" in result.stderr, result.stderr
+    assert _routines(db_url) == before  # t_beat, t_ka and t_probe_calls are gone
+
+
+def test_peers_bench_refuses_a_probe_it_cannot_call(db_url: str, tmp_path: Path) -> None:
+    """Tried: a probe of three arguments (neither shape), and --probes or --rounds without --peers: a
+    clear error, and the probe's objects are gone again."""
+    script = tmp_path / "probes.sql"
+    script.write_text("CREATE PROCEDURE t_odd(IN a INT, IN b INT, IN c INT) SELECT a + b + c;\n")
+    before = _routines(db_url)
+    result = CliRunner().invoke(main, ["bench", "--peers", "--url", db_url, "--probes", str(script)])
+    assert result.exit_code != 0 and "probe t_odd takes neither" in str(result.exception), result.output
+    assert _routines(db_url) == before
+    for args in (["--probes", str(script)], ["--rounds", "2"]):
+        refused = CliRunner().invoke(main, ["bench", "--url", db_url, *args])
+        assert refused.exit_code == 2 and "apply to --peers only" in refused.output, refused.output

@@ -125,8 +125,18 @@ def _zk(server: ZooKeeperServer, clients: int, seconds: float) -> Result:
     return bench.run_clients("zk_set", _zk_worker, (server.hosts,), clients, seconds)
 
 
-def run(url: str | None, *, clients: int = 16, seconds: float = 5.0, force: bool = False) -> Report:
-    """Every workload of :data:`WORKLOADS`; etcd and ZooKeeper run privately for the length of the call.
+def run(
+    url: str | None,
+    *,
+    clients: int = 16,
+    seconds: float = 5.0,
+    rounds: int = 1,
+    probe_script: str | None = None,
+    force: bool = False,
+) -> Report:
+    """Every workload of :data:`WORKLOADS`, ``rounds`` times over (the best of each kept), with the
+    procedures of ``probe_script`` after dsreg's (dsreg_db.testing.probes); etcd and ZooKeeper run
+    privately for the length of the call.
 
     With ``url``: dsreg's workloads run in that database, refused unless it is disposable or ``force``
     (dsreg_db.testing.target); else in a throwaway MariaDB as ``dsreg bench`` does."""
@@ -140,7 +150,16 @@ def run(url: str | None, *, clients: int = 16, seconds: float = 5.0, force: bool
             Extra("etcd_keepalive", partial(_etcd, etcd, "etcd_keepalive")),
             Extra("zk_set", partial(_zk, zk)),
         ]
-        report = bench.compare(url, extra, workloads=DSREG_WORKLOADS, clients=clients, seconds=seconds, force=force)
+        report = bench.compare(
+            url,
+            extra,
+            workloads=DSREG_WORKLOADS,
+            probe_script=probe_script,
+            clients=clients,
+            seconds=seconds,
+            rounds=rounds,
+            force=force,
+        )
     report.server = f"{report.server}, etcd {etcd.version}, ZooKeeper {zk.version}"
     return report
 
@@ -152,4 +171,5 @@ def table(report: Report) -> list[str]:
         f"{results[0].clients if results else 0} client processes, {results[0].seconds if results else 0:g} s "
         f"per workload; {report.server}; x raw = ops/s / raw_update's ops/s in this run"
     )
-    return [head, *bench.ratio_table(report, LABELS)]
+    probes = {r.workload: ("probe", f"CALL {r.workload}, from the --probes file") for r in results}
+    return [head, *bench.ratio_table(report, {**probes, **LABELS})]
