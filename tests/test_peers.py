@@ -193,3 +193,15 @@ def test_peers_bench_refuses_a_probe_it_cannot_call(db_url: str, tmp_path: Path)
     for args in (["--probes", str(script)], ["--rounds", "2"]):
         refused = CliRunner().invoke(main, ["bench", "--url", db_url, *args])
         assert refused.exit_code == 2 and "apply to --peers only" in refused.output, refused.output
+
+
+def test_the_documented_probe_file_loads_and_every_probe_has_a_shape(db_url: str) -> None:
+    """docs/probes/revision_probes.sql, which the README's peers run loads with --probes: each of its
+    procedures is created with a shape the bench can call, and all of it is dropped afterwards."""
+    script = (Path(__file__).resolve().parent.parent / "docs" / "probes" / "revision_probes.sql").read_text()
+    before = _routines(db_url)
+    with probes.loaded(db_url, script) as shapes:
+        assert {"p_full", "p_full_ctr", "p_chg_ai", "p_ka_full"} <= set(shapes), shapes
+        assert shapes["p_full"] == "heartbeat" and shapes["p_ka_full"] == "keepalive", shapes
+        assert set(shapes) <= _routines(db_url) and "ev_ai" in _routines(db_url)
+    assert _routines(db_url) == before

@@ -60,7 +60,9 @@ def test_heartbeat_first_extends_and_reaper_skips(three: list[pymysql.Connection
     assert rows[0][1] == "load=2" and rows[0][3] == sid
 
 
-def test_reaper_first_reaps_and_heartbeat_fails_45001(three: list[pymysql.Connection]) -> None:
+def _reaper_first(three: list[pymysql.Connection], name: str, *args: Any) -> tuple[int, str, Background, Background]:
+    """The reaper locks an expired session's row and waits for the counter; then `name`(sid, token,
+    *args) starts and waits for that row; then the reaper commits. (sid, token, the reaper, the call)."""
     holder, beat_conn, reap_conn = three
     disable_reaper_event(holder)
     sid, token = open_session(holder, ttl_ms=3000)
@@ -70,13 +72,18 @@ def test_reaper_first_reaps_and_heartbeat_fails_45001(three: list[pymysql.Connec
     hold_counter(holder, "revision")
     reap = Background(reap_conn, lambda c: call(c, "dsreg_reap", out=1))
     wait_for_lock_wait(holder, reap.thread_id)  # reaper holds the session row, waits for the counter
-    beat = Background(beat_conn, lambda c: call(c, "dsreg_heartbeat", sid, token, "/nodes/worker/w1", "load=2"))
-    wait_for_lock_wait(holder, beat.thread_id)  # heartbeat waits for the session row
+    beat = Background(beat_conn, lambda c: call(c, name, sid, token, *args))
+    wait_for_lock_wait(holder, beat.thread_id)  # the call read the session as live and waits for its row
     query(holder, "COMMIT")
     reap.join()
     beat.join()
-
     assert reap.error is None and reap.result[1] == (1,)
+    return sid, token, reap, beat
+
+
+def test_reaper_first_reaps_and_heartbeat_fails_45001(three: list[pymysql.Connection]) -> None:
+    holder, beat_conn, _ = three
+    sid, token, _, beat = _reaper_first(three, "dsreg_heartbeat", "/nodes/worker/w1", "load=2")
     assert beat.error is not None and sqlstate(beat.error) == "45001", beat.error
     # dead is dead: no session, no node, one DELETE event with the last value
     assert query(holder, "SELECT COUNT(*) FROM dsreg_session") == [(0,)]
@@ -86,6 +93,15 @@ def test_reaper_first_reaps_and_heartbeat_fails_45001(three: list[pymysql.Connec
     with pytest.raises(pymysql.err.MySQLError) as err:
         call(beat_conn, "dsreg_session_keepalive", sid, token)
     assert sqlstate(err.value) == "45001"
+
+
+def test_reaper_first_reaps_and_keepalive_fails_45001(three: list[pymysql.Connection]) -> None:
+    """The keepalive reads the session without a lock, then locks it (revision 0012 does both itself).
+    Here the reaper holds the row when the keepalive reads it: the read still sees a live session, and
+    only the check under the lock, after the reaper committed, may answer. 45001, never a silent no-op."""
+    _, _, _, keepalive = _reaper_first(three, "dsreg_session_keepalive")
+    assert keepalive.error is not None and sqlstate(keepalive.error) == "45001", keepalive.error
+    assert query(three[0], "SELECT COUNT(*) FROM dsreg_session") == [(0,)]
 
 
 def test_unchanged_heartbeat_against_reaper_both_orders(three: list[pymysql.Connection]) -> None:

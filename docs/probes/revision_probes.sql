@@ -2,8 +2,10 @@
 -- heartbeat's writes inlined in one procedure, with and without the revision counter row,
 -- with revisions from an AUTO_INCREMENT event id, and the whole contract flattened (p_full;
 -- p_full_ctr keeps the counter row), plus a flattened lease-writing keepalive (p_ka_full).
--- Not part of the schema: load them into a throwaway database that dsreg upgrade has
--- migrated, with the mariadb client.
+-- Not part of the schema. `dsreg bench --peers --probes docs/probes/revision_probes.sql`
+-- measures each of them in the same run as dsreg, etcd and ZooKeeper and drops them again;
+-- or load them into a throwaway database that dsreg upgrade has migrated, with the mariadb
+-- client, for docs/probes/load.py and cpu.py.
 DELIMITER $$
 DROP PROCEDURE IF EXISTS p_chg$$
 CREATE PROCEDURE p_chg(IN p_session_id BIGINT, IN p_token TEXT, IN p_path TEXT CHARACTER SET utf8mb4, IN p_value MEDIUMTEXT CHARACTER SET utf8mb4)

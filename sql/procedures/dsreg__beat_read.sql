@@ -1,7 +1,10 @@
 -- dsreg__beat_read(session_id, token, path, value, OUT state, OUT same,
--- OUT lease_end, OUT reaper_stale): all that a beat (keepalive, heartbeat)
--- decides before it locks anything, in one plain read of the caller's
--- snapshot (a transaction begun by dsreg__begin_read):
+-- OUT lease_end, OUT reaper_stale): all that a heartbeat (and a
+-- session-bound call, through dsreg__session_verify) decides before it
+-- locks anything, in one plain read of the caller's snapshot (a
+-- transaction begun by dsreg__begin_read). dsreg_session_keepalive makes
+-- the same read without the node, inline (revision 0012): keep the two
+-- alike.
 --   state        what the session row says:
 --                'unknown' no such session (reaped, closed, never opened)
 --                          or NULL id;
@@ -32,7 +35,7 @@
 -- 'wrong' are final; 'live'/'fresh' are confirmed under the row lock by
 -- dsreg__session_check. The caller reads in a transaction begun by
 -- dsreg__begin_read, so the read sees every commit before the call. The
--- read-only fast paths (keepalive, heartbeat) decide on 'fresh' alone: a
+-- read-only fast paths (heartbeat, keepalive) decide on 'fresh' alone: a
 -- lease that reaches ttl from now cannot be reaped before then, and a close
 -- that commits later orders after this call. (On a multi-primary cluster
 -- the read is of the local node: see README, Galera.)
