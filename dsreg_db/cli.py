@@ -529,6 +529,8 @@ def bench(
 ) -> None:
     """Throughput and latency of the hot paths, as ratios to a raw UPDATE in the same run."""
     counts = _client_counts(sweep, "--sweep")
+    if (rounds > 1 or probes_path) and not peers:
+        raise click.UsageError("--rounds and --probes apply to --peers only")
     if capacity:
         if peers or counts or png_path:
             raise click.UsageError("--peers, --sweep and --png do not apply to --capacity")
@@ -541,8 +543,6 @@ def bench(
         if json_path:
             Path(json_path).write_text(json.dumps(found.as_dict(), indent=2) + "\n")
         return
-    if (rounds > 1 or probes_path) and not peers:
-        raise click.UsageError("--rounds and --probes apply to --peers only")
     if peers:
         if counts or png_path:
             raise click.UsageError("--sweep and --png do not apply to --peers")

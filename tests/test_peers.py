@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import pymysql
@@ -18,7 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from dsreg_db.cli import main
-from dsreg_db.testing import peer_workloads, probes
+from dsreg_db.testing import bench, peer_workloads, probes
+from dsreg_db.testing.bench import Result
 from dsreg_db.testing.peers import EtcdServer, ZooKeeperServer
 from dsreg_db.urls import pymysql_params
 from tests.conftest import ServerInfo
@@ -205,3 +207,57 @@ def test_the_documented_probe_file_loads_and_every_probe_has_a_shape(db_url: str
         assert shapes["p_full"] == "heartbeat" and shapes["p_ka_full"] == "keepalive", shapes
         assert set(shapes) <= _routines(db_url) and "ev_ai" in _routines(db_url)
     assert _routines(db_url) == before
+
+
+def test_best_rounds_keeps_each_workloads_best_round_in_order() -> None:
+    """Tried: two workloads whose rounds come out in different orders, and two workloads of one name.
+    Each keeps its own best round (not the last, not the first), in the order of the runs; a name twice
+    is refused before anything is measured."""
+    rates = {"a": [5, 9, 7], "b": [8, 2, 3]}
+    calls: list[str] = []
+
+    def measure(name: str, clients: int, seconds: float) -> Result:
+        calls.append(name)
+        ops = rates[name][sum(1 for c in calls if c == name) - 1]
+        return Result(name, clients, ops, seconds, 1.0, 2.0)
+
+    runs = [("b", partial(measure, "b")), ("a", partial(measure, "a"))]
+    best = bench.best_rounds(runs, 3, 2, 1.0)
+    assert [(r.workload, r.ops) for r in best] == [("b", 8), ("a", 9)]
+    assert calls == ["b", "a"] * 3  # round after round, not one workload's rounds back to back
+    calls.clear()
+    with pytest.raises(ValueError, match="two workloads named a"):
+        bench.best_rounds([*runs, ("a", partial(measure, "a"))], 1, 2, 1.0)
+    assert calls == []
+
+
+def test_probe_script_that_fails_or_would_replace_leaves_the_database_as_it_was(db_url: str) -> None:
+    """Tried: a script that fails at its third statement (after creating a table and a procedure), one
+    that names a table the database has, and one whose last statement has no delimiter. Each is an
+    error; what the first created is dropped, and the existing table is untouched."""
+    before = _routines(db_url)
+    failing = (
+        "CREATE TABLE t_half (id INT PRIMARY KEY);\n"
+        "CREATE PROCEDURE t_half_p(IN a BIGINT, IN b TEXT) SELECT a;\n"
+        "SELECT * FROM t_no_such_table;\n"
+    )
+    with pytest.raises(pymysql.err.ProgrammingError), probes.loaded(db_url, failing):
+        pass
+    assert _routines(db_url) == before
+    with pymysql.connect(**pymysql_params(db_url)) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE t_mine (id INT PRIMARY KEY)")
+        cur.execute("INSERT INTO t_mine VALUES (7)")
+        conn.commit()
+        try:
+            replacing = "DROP TABLE IF EXISTS t_mine;\nCREATE TABLE t_mine (x INT);\n"
+            taken = "would replace what the database has: t_mine"
+            with pytest.raises(ValueError, match=taken), probes.loaded(db_url, replacing):
+                pass
+            cur.execute("SELECT id FROM t_mine")
+            assert cur.fetchall() == ((7,),)
+        finally:
+            cur.execute("DROP TABLE t_mine")
+    with pytest.raises(ValueError, match="ends without its delimiter"):
+        probes.statements("CREATE TABLE t_x (id INT);\nSELECT 1\n")
+    refused = CliRunner().invoke(main, ["bench", "--capacity", "--rounds", "3"])
+    assert refused.exit_code == 2 and "apply to --peers only" in refused.output, refused.output

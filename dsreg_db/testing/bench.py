@@ -153,9 +153,9 @@ def _worker(params: dict[str, Any], workload: str, index: int, seconds: float, s
 
     def probe(n: int) -> None:  # a procedure of a --probes file (dsreg_db.testing.probes), SHAPE:NAME
         if shape == "heartbeat":
-            cur.execute(f"CALL {name}(%s, %s, %s, %s)", (sid, token, path, heartbeat_value(n)))
+            cur.execute(f"CALL `{name}`(%s, %s, %s, %s)", (sid, token, path, heartbeat_value(n)))
         else:
-            cur.execute(f"CALL {name}(%s, %s)", (sid, token))
+            cur.execute(f"CALL `{name}`(%s, %s)", (sid, token))
 
     shape, _, name = workload.partition(":")
     op: Callable[[int], None] = (
@@ -517,18 +517,31 @@ def compare(
         shapes = stack.enter_context(probes.loaded(db, probe_script)) if probe_script else {}
         runs += [(name, partial(run_probe, db, name, shape)) for name, shape in shapes.items()]
         runs += [(x.name, x.run) for x in extra]
-        best: dict[str, Result] = {}
-        for turn in range(rounds):
-            for name, measure in runs:
-                progress(f"bench: {name} with {clients} clients for {seconds:g} s (round {turn + 1} of {rounds})")
-                result = measure(clients, seconds)
-                if name not in best or result.ops_per_s > best[name].ops_per_s:
-                    best[name] = result
-        report.results = [best[name] for name, _ in runs]
+        report.results = best_rounds(runs, rounds, clients, seconds)
     base = report.results[0].ops_per_s
     for r in report.results[1:]:
         report.ratios[f"{r.workload}/raw_update"] = r.ops_per_s / base
     return report
+
+
+def best_rounds(
+    runs: Sequence[tuple[str, Callable[[int, float], Result]]], rounds: int, clients: int, seconds: float
+) -> list[Result]:
+    """Each of ``runs`` (name, measure) measured with ``clients`` for ``seconds``, the whole sequence
+    ``rounds`` times over: the best round of each (most ops/s), in the order of ``runs``. Two runs of
+    one name are a ValueError (a probe named like a workload would merge with it)."""
+    names = [name for name, _ in runs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"two workloads named {', '.join(twice)}: rename the probe")
+    best: dict[str, Result] = {}
+    for turn in range(rounds):
+        for name, measure in runs:
+            progress(f"bench: {name} with {clients} clients for {seconds:g} s (round {turn + 1} of {rounds})")
+            result = measure(clients, seconds)
+            if name not in best or result.ops_per_s > best[name].ops_per_s:
+                best[name] = result
+    return [best[name] for name in names]
 
 
 def ratio_table(report: Report, labels: Mapping[str, tuple[str, str]]) -> list[str]:

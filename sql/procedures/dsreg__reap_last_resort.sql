@@ -1,6 +1,7 @@
 -- dsreg__reap_last_resort(stale): the clients as reapers of last resort.
 -- Called by keepalive and heartbeat after their own commit, with what
--- dsreg__beat_read read: when no reaper ran for 'reap_stale_ms', the call
+-- their first read found (dsreg__beat_read, or the keepalive's own read of
+-- the same row): when no reaper ran for 'reap_stale_ms', the call
 -- reaps one batch itself. Reaping then never depends on a node's event
 -- scheduler: on Galera the reaper event runs only on the node that created it
 -- (the others get it SLAVESIDE_DISABLED), and when that node is gone, any

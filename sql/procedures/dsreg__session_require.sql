@@ -1,5 +1,6 @@
 -- dsreg__session_require(session_id, token, state): raise the error a
--- session-bound call gets for the `state` dsreg__beat_read found:
+-- session-bound call gets for the `state` its first read found
+-- (dsreg__beat_read's states; the keepalive passes 'unknown' or 'wrong'):
 -- 45002 NULL session_id or token, 45001 session gone, 45003 wrong token.
 -- Returns for 'live' and 'fresh'. Separate from the read so that
 -- dsreg_heartbeat can check its path and value (45002) in between.
