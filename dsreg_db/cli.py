@@ -478,7 +478,8 @@ def _tool_target_checked(run: Callable[[], Any]) -> Any:
     "--png",
     "png_path",
     type=click.Path(dir_okay=False),
-    help="Also draw a chart here: throughput by clients (needs --sweep) and latency (matplotlib).",
+    help="Also draw a chart here (matplotlib): throughput by clients (needs --sweep) and latency; with --peers, "
+    "each workload's ratio to the raw UPDATE and its latency.",
 )
 @click.option(
     "--peers",
@@ -544,8 +545,8 @@ def bench(
             Path(json_path).write_text(json.dumps(found.as_dict(), indent=2) + "\n")
         return
     if peers:
-        if counts or png_path:
-            raise click.UsageError("--sweep and --png do not apply to --peers")
+        if counts:
+            raise click.UsageError("--sweep does not apply to --peers")
         script = Path(probes_path).read_text() if probes_path else None
         report = _tool_target_checked(
             lambda: peer_workloads.run(
@@ -556,6 +557,8 @@ def bench(
             click.echo(line)
         if json_path:
             bench_module.write_json(report, json_path)
+        if png_path:
+            peer_workloads.write_chart(report, png_path)
         return
     report = _tool_target_checked(
         lambda: bench_module.run(

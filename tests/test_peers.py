@@ -26,6 +26,7 @@ from dsreg_db.urls import pymysql_params
 from tests.conftest import ServerInfo
 
 PREFIXES = ("dsreg-etcd-", "dsreg-zookeeper-")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _peer_dirs() -> set[str]:
@@ -68,6 +69,9 @@ def test_peers_bench_smoke(db_url: str, tmp_path: Path) -> None:
     for workload in peer_workloads.WORKLOADS:
         assert any(line.split()[1:2] == [workload] for line in lines), table
     assert "etcd 3." in lines[0] and "ZooKeeper 3." in lines[0], lines[0]
+    png = tmp_path / "peers.png"
+    peer_workloads.write_chart(bench.read_json(str(path)), str(png))  # the chart redraws from the JSON alone
+    assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
     # the servers are stopped and their temp dirs removed
     assert _peer_processes() <= procs
     assert _peer_dirs() <= dirs
@@ -109,10 +113,13 @@ def test_capacity_smoke(server: ServerInfo, db_url: str, tmp_path: Path) -> None
     assert _peer_dirs() <= dirs
 
 
-def test_capacity_refuses_options_of_the_other_modes() -> None:
-    """Tried: --capacity with --peers, and a ladder with a zero in it: usage errors, nothing started."""
+def test_capacity_and_peers_refuse_options_of_the_other_modes() -> None:
+    """Tried: --capacity with --peers, a ladder with a zero in it, and --peers with a sweep: usage errors,
+    nothing started."""
     runner = CliRunner()
     assert runner.invoke(main, ["bench", "--capacity", "--peers"]).exit_code == 2
+    result = runner.invoke(main, ["bench", "--peers", "--sweep", "1,2"])  # --peers runs 16 clients only
+    assert result.exit_code == 2 and "--sweep does not apply to --peers" in result.output
     result = runner.invoke(main, ["bench", "--capacity", "--steps", "4,0"])
     assert result.exit_code == 2 and "at least 1" in result.output
 
@@ -168,8 +175,10 @@ def test_peers_bench_measures_probes_in_the_same_run(db_url: str, tmp_path: Path
     before = _routines(db_url)
     path = tmp_path / "peers.json"
     args = ["bench", "--peers", "--url", db_url, "--clients", "2", "--seconds", "0.5", "--rounds", "2"]
-    result = CliRunner().invoke(main, [*args, "--probes", str(script), "--json", str(path)])
+    png = tmp_path / "peers.png"
+    result = CliRunner().invoke(main, [*args, "--probes", str(script), "--json", str(path), "--png", str(png)])
     assert result.exit_code == 0, (result.output, result.exception)
+    assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
     report = json.loads(path.read_text())
     dsreg = peer_workloads.WORKLOADS[: 1 + len(peer_workloads.DSREG_WORKLOADS)]
     names = [*dsreg, "t_beat", "t_ka", *peer_workloads.WORKLOADS[len(dsreg) :]]

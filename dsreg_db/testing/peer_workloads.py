@@ -173,3 +173,47 @@ def table(report: Report) -> list[str]:
     )
     probes = {r.workload: ("probe", f"CALL {r.workload}, from the --probes file") for r in results}
     return [head, *bench.ratio_table(report, {**probes, **LABELS})]
+
+
+#: a bar's colour in the chart, by system (probes: those of a --probes file)
+_COLOURS = {
+    "MariaDB": "tab:gray",
+    "dsreg": "tab:blue",
+    "probe": "tab:cyan",
+    "etcd": "tab:green",
+    "ZooKeeper": "tab:orange",
+}
+
+
+def write_chart(report: Report, path: str) -> None:
+    """PNG of one peers run: each workload's ops/s as a ratio to the raw UPDATE, and its p50 and p99,
+    coloured by system. Drawn from the report alone, so ``bench.read_json`` of a run's JSON redraws it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    results = report.results
+    base = results[0].ops_per_s if results else 0.0
+    systems = [LABELS.get(r.workload, ("probe", ""))[0] for r in results]
+    colours = [_COLOURS.get(s, "tab:purple") for s in systems]
+    ys = list(range(len(results)))[::-1]  # the table's order, top to bottom
+    names = [r.workload for r in results]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.45 * len(results) + 1.8), sharey=True)
+    left.barh(ys, [r.ops_per_s / base if base else 0.0 for r in results], color=colours)
+    left.axvline(1.0, color="black", linewidth=0.8)
+    left.set(xlabel="ops/s as a ratio to raw_update in this run", title="throughput")
+    left.set_yticks(ys, names)
+    left.grid(True, axis="x", alpha=0.3)
+    right.barh([y + 0.2 for y in ys], [r.p50_ms for r in results], height=0.4, color=colours, alpha=0.55)
+    right.barh([y - 0.2 for y in ys], [r.p99_ms for r in results], height=0.4, color=colours)
+    right.set(xlabel="ms per call (pale: p50, dark: p99)", title="latency")
+    right.grid(True, axis="x", alpha=0.3)
+    seen = dict.fromkeys(systems)
+    left.legend(handles=[Patch(color=_COLOURS.get(s, "tab:purple"), label=s) for s in seen], loc="lower right")
+    clients = results[0].clients if results else 0
+    fig.suptitle(f"dsreg bench --peers, {clients} clients: {report.server}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
