@@ -144,6 +144,32 @@ def test_bad_values_ttls_owners_and_bounds(conn: pymysql.Connection, s: tuple[in
         assert re.match(r"p_(session_id|token):", _fails(conn, "45002", procedure, *args, out=out)), procedure
 
 
+def test_bad_beats_of_a_node_the_session_holds_change_nothing(conn: pymysql.Connection, s: tuple[int, str]) -> None:
+    """Tried: every bad heartbeat on a path the session already holds, the call that takes the
+    heartbeat's own fast path when the arguments are good (revision 0013 skips the path and owner
+    checks there, since the node is the session's). Each fails with its SQLSTATE and changes
+    nothing; a lease that needs writing (lease_tick_ms 0) is not written either."""
+    sid, token = s
+    call(conn, "dsreg_heartbeat", sid, token, "/mine", "v0")
+    query(conn, "UPDATE dsreg_setting SET value = 10 WHERE name = 'max_value_bytes'")
+    query(conn, "UPDATE dsreg_setting SET value = 0 WHERE name = 'lease_tick_ms'")
+    for value in ("x" * 11, "é" * 6):  # 11 and 12 bytes: the limit counts bytes
+        assert "max_value_bytes" in _fails(conn, "45002", "dsreg_heartbeat", sid, token, "/mine", value)
+    assert "p_value" in _fails(conn, "45002", "dsreg_heartbeat", sid, token, "/mine", None)
+    assert "p_token" in _fails(conn, "45002", "dsreg_heartbeat", sid, None, "/mine", "v1")
+    assert "p_token" in _fails(conn, "45003", "dsreg_heartbeat", sid, token[::-1], "/mine", "v1")
+    assert "p_token" in _fails(conn, "45003", "dsreg_heartbeat", sid, token[::-1], "/mine", "x" * 11)
+    other, other_token = open_session(conn, "other", 5000)
+    assert "held by session" in _fails(conn, "45005", "dsreg_heartbeat", other, other_token, "/mine", "v1")
+    call(conn, "dsreg_session_close", sid, token)
+    assert "expired" in _fails(conn, "45001", "dsreg_heartbeat", sid, token, "/mine", "v1")
+    # and the good beat still works: exactly the limit, through the fast path
+    sid, token = open_session(conn, "s2", 5000)
+    call(conn, "dsreg_heartbeat", sid, token, "/mine", "v0")
+    call(conn, "dsreg_heartbeat", sid, token, "/mine", "x" * 10)
+    assert query(conn, "SELECT value, version FROM dsreg_node WHERE path = '/mine'") == [(b"x" * 10, 2)]
+
+
 def test_no_call_can_act_for_another_session(conn: pymysql.Connection) -> None:
     """Every session-bound call with someone else's id and a wrong token: 45003, nothing changes."""
     victim = open_session(conn, "victim", 5000)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from typing import Any
 
 import pymysql
@@ -273,6 +274,75 @@ def test_one_sessions_concurrent_beats_leave_the_node_at_its_last_event(server: 
     assert node == [(events[-1][2], sid, len(events), events[0][0], events[-1][0])]
     assert refused[0] == 30
     setup.close()
+
+
+def test_one_sessions_beats_racing_its_deletes_and_close_replay_to_the_table(server: ServerInfo, dbname: str) -> None:
+    """Tried: 12 rounds; in each, 3 connections of one session beat one path with a new value every
+    call while a 4th deletes the path 8 times, a few ms apart, and then closes the session. A beat
+    decides on an unlocked first read that the session holds the node and skips its checks (the
+    fast path of revision 0013); the delete or the close can commit between that read and the
+    beat's lock. Checks: revisions are 1..N with no gap; each path's events replay to the table
+    (ADD only where absent, UPDATE and DELETE only where present, a DELETE carries the last value,
+    a write after the close never appears); no node outlives its session; beats end with 45001 and
+    nothing else. At least some re-creations (an ADD after a DELETE) must have happened."""
+    rounds, beaters = 12, 3
+    errors: list[BaseException] = []
+    conns = [server.connect(dbname) for _ in range(beaters + 1)]
+
+    def beat(c: pymysql.Connection, sid: int, token: str, path: str, k: int, go: threading.Barrier) -> None:
+        go.wait(timeout=30)
+        for n in range(2000):
+            try:
+                call(c, "dsreg_heartbeat", sid, token, path, f"{k}-{n}")
+            except pymysql.err.MySQLError as exc:
+                if sqlstate(exc) != "45001":
+                    errors.append(exc)
+                return
+        errors.append(AssertionError(f"beater {k} never saw its session closed"))
+
+    def churn(c: pymysql.Connection, sid: int, token: str, path: str, go: threading.Barrier) -> None:
+        go.wait(timeout=30)
+        try:
+            for _ in range(8):
+                time.sleep(0.004)
+                call(c, "dsreg_delete", sid, token, path)
+            call(c, "dsreg_session_close", sid, token)
+        except BaseException as exc:
+            errors.append(exc)
+
+    for r in range(rounds):
+        sid, token = open_session(conns[0], f"round-{r}", 60_000)
+        path = f"/beat-race/{r}"
+        call(conns[0], "dsreg_heartbeat", sid, token, path, "start")
+        go = threading.Barrier(beaters + 1)
+        threads = [threading.Thread(target=beat, args=(conns[k], sid, token, path, k, go)) for k in range(beaters)] + [
+            threading.Thread(target=churn, args=(conns[beaters], sid, token, path, go))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads), f"round {r} hung"
+    assert errors == []
+    events = query(conns[0], "SELECT rev, kind, CONVERT(path USING ascii), value FROM dsreg_event ORDER BY rev")
+    (total,) = query(conns[0], "SELECT value FROM dsreg_counter WHERE name = 'revision'")[0]
+    assert [e[0] for e in events] == list(range(1, total + 1)), "a revision is missing or duplicated"
+    replay: dict[str, bytes] = {}
+    adds = 0
+    for rev, kind, path, value in events:
+        if kind == "ADD":
+            assert path not in replay, f"rev {rev}: ADD of {path}, which exists"
+            adds += 1
+        else:
+            assert path in replay, f"rev {rev}: {kind} of {path}, which does not exist"
+        if kind == "DELETE":
+            assert value == replay.pop(path), f"rev {rev}: DELETE without the last value"
+        else:
+            replay[path] = value
+    assert replay == {} and query(conns[0], "SELECT COUNT(*) FROM dsreg_node") == [(0,)]
+    assert adds > rounds, f"only {adds} ADD events in {rounds} rounds: no beat re-created a deleted node"
+    for c in conns:
+        c.close()
 
 
 def _open_flood(params: dict[str, Any], seconds: float, out: Any) -> None:

@@ -101,6 +101,10 @@ def test_errors_map_to_exception_classes(db_url: str) -> None:
         with pytest.raises(InvalidArgument) as bad:
             registry.put("/big", "x" * 70000)
         assert bad.value.argument == "p_value"
+        # a too-large new value for a node the session holds (the heartbeat's fast path): refused, kept
+        with pytest.raises(InvalidArgument) as bad:
+            a.register("/nodes/a", "x" * 70000)
+        assert bad.value.argument == "p_value"
         assert registry.get("/nodes/a").value == "mine"  # type: ignore[union-attr]
         assert registry.get("/big") is None
 
