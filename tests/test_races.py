@@ -96,6 +96,28 @@ def test_reaper_first_reaps_and_heartbeat_fails_45001(three: list[pymysql.Connec
     assert sqlstate(err.value) == "45001"
 
 
+def test_a_node_deleted_between_a_beats_read_and_its_lock_is_recreated(three: list[pymysql.Connection]) -> None:
+    """Tried: a value-changing beat reads that the session holds its node, then waits for the
+    session row, which another transaction holds while it deletes the node behind the API's back
+    (as DolphinScheduler 3.1's cleanup did to live peers) and commits. The beat must notice under
+    the lock that the node is gone and create it again (an ADD event), not update nothing and
+    return success with the node missing until the next beat."""
+    holder, beat_conn, _ = three
+    disable_reaper_event(holder)
+    sid, token = open_session(holder, "w1", 60_000)
+    call(holder, "dsreg_heartbeat", sid, token, "/nodes/worker/w1", "load=1")
+    query(holder, "START TRANSACTION")
+    query(holder, "SELECT id FROM dsreg_session WHERE id = %s FOR UPDATE", sid)
+    beat = Background(beat_conn, lambda c: call(c, "dsreg_heartbeat", sid, token, "/nodes/worker/w1", "load=2"))
+    wait_for_lock_wait(holder, beat.thread_id)
+    query(holder, "DELETE FROM dsreg_node WHERE path = '/nodes/worker/w1'")
+    query(holder, "COMMIT")
+    beat.join()
+    assert beat.error is None, beat.error
+    assert query(holder, "SELECT value, session_id, version FROM dsreg_node") == [(b"load=2", sid, 1)]
+    assert query(holder, "SELECT kind, value FROM dsreg_event ORDER BY rev DESC LIMIT 1") == [("ADD", b"load=2")]
+
+
 def test_reaper_first_reaps_and_keepalive_fails_45001(three: list[pymysql.Connection]) -> None:
     """The keepalive reads the session without a lock, then locks it (revision 0012 does both itself).
     Here the reaper holds the row when the keepalive reads it: the read still sees a live session, and

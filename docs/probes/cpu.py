@@ -5,7 +5,7 @@
 Runs each statement 4000 times back to back (three rounds, the best kept) and
 divides the server process's CPU time (utime + stime from /proc, so the server
 must run on this machine) by the calls. The clock tick makes the resolution
-about 2.5 us. In the SQL, {sid} {tok} {path} {n} are a session id, its token,
+about 2.5 us. In the SQL, {sid} {tok} {path} {n} {i} are a session id, its token,
 a node path of that session and the call number, e.g.:
 
     python docs/probes/cpu.py URL "UPDATE dsreg_bench_raw SET n = n + 1 WHERE id = 0" \\
@@ -47,7 +47,7 @@ def main(url: str, statements: list[str]) -> None:
             for r in range(3):
                 before = server_cpu_seconds(pid)
                 for n in range(CALLS):
-                    cur.execute(sql.format(sid=sid, tok=tok, path=path, n=n + r * CALLS))
+                    cur.execute(sql.format(sid=sid, tok=tok, path=path, n=n + r * CALLS, i=0))
                 rounds.append((server_cpu_seconds(pid) - before) / CALLS * 1e6)
             print(f"{min(rounds):7.1f} us server CPU per call  {sql}")
         cur.execute("CALL dsreg_session_close(%s, %s)", (sid, tok))

@@ -20,13 +20,13 @@
 -- The common call -- a live session rewriting the node it already has,
 -- the way DolphinScheduler re-puts its JSON every beat -- runs no helper
 -- it does not need (revision 0013): its first read is dsreg__beat_read's,
--- inline, plus the size limit; it locks the session row and appends the
--- event itself. The node being this session's proves the path valid (it
--- was checked when the node was created) and settles the owner, so those
--- checks cannot fail and are skipped; every other case (a new path,
--- someone else's node, an error) takes the general path below, which
--- checks everything in the order above. The fast paths succeed only when
--- none of the errors applies, so they keep that order.
+-- inline, plus the size limit; it re-reads its node under the session row
+-- lock and appends the event itself. The node being this session's proves
+-- the path valid (it was checked when the node was created) and settles
+-- the owner, so those checks cannot fail and are skipped; every other case
+-- (a new path, someone else's node, an error) takes the general path
+-- below, which checks everything in the order above. The fast paths
+-- succeed only when none of the errors applies, so they keep that order.
 CREATE PROCEDURE dsreg_heartbeat(
     IN p_session_id BIGINT, IN p_token TEXT,
     IN p_path TEXT CHARACTER SET utf8mb4, IN p_value MEDIUMTEXT CHARACTER SET utf8mb4)
@@ -39,6 +39,7 @@ body: BEGIN
     DECLARE v_expires DATETIME(6);
     DECLARE v_end DATETIME(6);
     DECLARE v_mine BOOLEAN DEFAULT FALSE;
+    DECLARE v_own BOOLEAN DEFAULT FALSE;
     DECLARE v_same BOOLEAN DEFAULT FALSE;
     DECLARE v_long BOOLEAN DEFAULT FALSE;
     DECLARE v_stale BOOLEAN DEFAULT FALSE;
@@ -74,40 +75,33 @@ body: BEGIN
             LEAVE body;
         END IF;
 
-        IF NOT (v_state IN ('fresh', 'live') AND v_mine AND p_value IS NOT NULL AND NOT v_long) THEN
-            -- the general path: every check, then dsreg__node_write
+        -- the common call: the session's own node, a value it may write
+        SET v_own = v_state IN ('fresh', 'live') AND v_mine AND p_value IS NOT NULL AND NOT v_long;
+        IF NOT v_own THEN
             CALL dsreg__check_node_args(p_path, p_value);
             CALL dsreg__session_require(p_session_id, p_token, v_state);
-            CALL dsreg__begin_read('write');
-            CALL dsreg__session_check(p_session_id, v_ttl_ms);
-            IF v_state = 'live' THEN
-                UPDATE dsreg_session SET expires_at = GREATEST(expires_at, v_end) WHERE id = p_session_id;
-            END IF;
-            CALL dsreg__node_write(p_session_id, p_path, p_value, TRUE);
-        ELSE
-            CALL dsreg__begin_read('write');
-            SET v_found = FALSE;
-            -- the row may have gone since the plain read (closed, reaped): under its lock, it is final
-            SELECT TRUE INTO v_found FROM dsreg_session WHERE id = p_session_id FOR UPDATE;
-            IF NOT v_found THEN
-                CALL dsreg__session_require(p_session_id, p_token, 'unknown');
-            END IF;
-            IF v_state = 'live' THEN
-                UPDATE dsreg_session SET expires_at = GREATEST(expires_at, v_end) WHERE id = p_session_id;
-            END IF;
+        END IF;
+        CALL dsreg__begin_read('write');
+        -- the row may have gone since the plain read (closed, reaped): under its lock, it is final
+        CALL dsreg__session_check(p_session_id, v_ttl_ms);
+        IF v_state = 'live' THEN
+            UPDATE dsreg_session SET expires_at = GREATEST(expires_at, v_end) WHERE id = p_session_id;
+        END IF;
+        IF v_own THEN
             -- exact under the session row lock: every writer of this session's nodes holds it
             SET v_found = FALSE;
             SELECT value = CAST(p_value AS BINARY), TRUE INTO v_same, v_found
                 FROM dsreg_node WHERE path = CAST(p_path AS BINARY) AND session_id = p_session_id;
-            IF NOT v_found THEN
-                -- deleted since the first read: re-created, as the general path would
-                CALL dsreg__node_write(p_session_id, p_path, p_value, TRUE);
-            ELSEIF NOT v_same THEN
+            IF v_found AND NOT v_same THEN
                 CALL dsreg__rev_lock(v_rev);
                 CALL dsreg__event_append('UPDATE', p_path, p_value, p_session_id, v_rev);
                 UPDATE dsreg_node SET value = p_value, version = version + 1, mod_rev = v_rev
                     WHERE path = CAST(p_path AS BINARY);
             END IF;
+        END IF;
+        -- every other case, and a node deleted since the first read (re-created)
+        IF NOT v_own OR NOT v_found THEN
+            CALL dsreg__node_write(p_session_id, p_path, p_value, TRUE);
         END IF;
         COMMIT AND NO CHAIN NO RELEASE;
         IF v_stale THEN
