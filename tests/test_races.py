@@ -150,8 +150,6 @@ def test_a_long_reap_is_not_taken_for_a_database_stall(three: list[pymysql.Conne
     """A reap call held up for longer than stall_after_ms (here: its first batch waits 1.5 s for the
     revision lock) goes on reaping. With one reaper stamp per call, its second batch saw a 'stall',
     extended the leases still to reap by the gap, and the call returned 1 of 3."""
-    import time
-
     holder, reap_conn, _ = three
     disable_reaper_event(holder)
     query(holder, "UPDATE dsreg_setting SET value = 1 WHERE name = 'reap_batch'")
@@ -179,8 +177,6 @@ def test_many_heartbeats_and_reapers_never_deadlock(server: ServerInfo, dbname: 
 
     Found a deadlock once: a reaper that stamped the dsreg_reaper row after locking session rows, against
     one that locked that row first for a stall decision. The stamp is now its own transaction."""
-    import time
-
     setup = server.connect(dbname)
     sessions = [open_session(setup, f"s{i}", 1000) for i in range(8)]
     # start with a stall decision due, so the stall-grace path races the reapers and heartbeats too
@@ -369,8 +365,6 @@ def test_one_sessions_beats_racing_its_deletes_and_close_replay_to_the_table(ser
 
 def _open_flood(params: dict[str, Any], seconds: float, out: Any) -> None:
     """Open 1 s sessions back to back and abandon them; every open also reaps up to two."""
-    import time
-
     opened, errors = 0, []
     with pymysql.connect(autocommit=True, **params) as c:
         end = time.time() + seconds
